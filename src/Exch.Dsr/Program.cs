@@ -32,5 +32,7 @@ public static class Program
     private static IEnumerable<Command> Commands()
     {
         yield return CheckConfigCommand.Create();
+        yield return ReplayCommand.Create();
+        yield return DemoCommand.Create();
     }
 }
