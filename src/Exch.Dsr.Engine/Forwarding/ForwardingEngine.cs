@@ -1,0 +1,621 @@
+using Exch.Dsr.Engine.Frames;
+using Exch.Dsr.Engine.Routing;
+using Exch.Dsr.Engine.Scheduling;
+using Exch.Dsr.Engine.Tables;
+
+namespace Exch.Dsr.Engine.Forwarding;
+
+/// <summary>
+/// The DSR forwarding decision for one frame at a time: classify, find or schedule the real server, rewrite the
+/// Ethernet destination (server) and source (us) in place. The IP packet is not touched.
+/// <para>
+/// Threading: one engine per forwarding thread; <see cref="Process"/> and the status methods belong to that thread.
+/// <see cref="Publish"/> may be called from any thread: it stores one reference, which the next
+/// <see cref="Process"/> picks up. Adopting a new snapshot (growing counters, creating persistence tables) happens on
+/// the forwarding thread at that point, so no table is ever shared or locked.
+/// </para>
+/// <para>
+/// Steady state the packet path allocates nothing, takes no lock and throws nothing: malformed input is a verdict.
+/// </para>
+/// </summary>
+public sealed class ForwardingEngine
+{
+    private readonly ForwardingEngineOptions _options;
+    private readonly PersistenceTableSet _persistence = new();
+    private readonly ConnectionTable _connections;
+    private readonly FragmentTable _fragments;
+    private readonly long[] _verdicts = new long[EngineCountersSnapshot.VerdictCount];
+    private readonly long[] _malformed = new long[EngineCountersSnapshot.MalformedCount];
+    private readonly long[] _events = new long[EngineCountersSnapshot.EventCount];
+    private readonly long[] _retiredPersistence = new long[3];
+    private long[] _members = [];
+    private int _counterServices;
+    private int _counterServers;
+    private SchedulerCursor[] _cursors = [];
+    private RoutingSnapshot? _published;
+    private RoutingSnapshot? _current;
+    private int _persistenceSweepService;
+
+    public ForwardingEngine(MacAddress applianceMac, ForwardingEngineOptions? options = null)
+    {
+        ApplianceMac = applianceMac;
+        _options = options ?? new ForwardingEngineOptions();
+        _connections = new ConnectionTable(_options.ConnectionCapacity, _persistence);
+        _fragments = new FragmentTable(_options.FragmentCapacity, _options.FragmentTimeout.Ticks * 100);
+    }
+
+    public MacAddress ApplianceMac { get; }
+
+    /// <summary>The snapshot the packet path last adopted (null before the first frame after a publish).</summary>
+    public RoutingSnapshot? Current => _current;
+
+    /// <summary>Makes <paramref name="snapshot"/> the routing state for the next frame. Thread-safe, wait-free.</summary>
+    public void Publish(RoutingSnapshot snapshot) => Volatile.Write(ref _published, snapshot);
+
+    /// <summary>
+    /// Classifies <paramref name="frame"/> and, when the verdict is <see cref="ForwardVerdict.Forwarded"/>, rewrites its
+    /// Ethernet addresses in place. <paramref name="nowNs"/> is the caller's clock (e.g. the capture timestamp).
+    /// </summary>
+    public ForwardVerdict Process(Span<byte> frame, long nowNs, out ForwardDecision decision)
+    {
+        var snapshot = Volatile.Read(ref _published);
+        if (!ReferenceEquals(snapshot, _current))
+        {
+            Adopt(snapshot!);
+        }
+
+        if (snapshot is null)
+        {
+            decision = default;
+            return Count(ForwardVerdict.NotOurs);
+        }
+
+        _connections.Sweep(nowNs, _options.ConnectionSweepBudget);
+        SweepPersistence(snapshot, nowNs);
+
+        var verdict = Classify(snapshot, frame, nowNs, out decision);
+        if (verdict == ForwardVerdict.Malformed)
+        {
+            _malformed[(int)decision.Malformed]++;
+        }
+
+        return Count(verdict);
+    }
+
+    /// <summary>Also processes pending work (snapshot adoption) without a frame; useful before reading status.</summary>
+    public void AdoptPublished()
+    {
+        var snapshot = Volatile.Read(ref _published);
+        if (!ReferenceEquals(snapshot, _current) && snapshot is not null)
+        {
+            Adopt(snapshot);
+        }
+    }
+
+    /// <summary>Established connections on <paramref name="serverId"/>.</summary>
+    public int ActiveConnections(int serverId)
+        => (uint)serverId < (uint)_connections.ActiveByServer.Length ? _connections.ActiveByServer[serverId] : 0;
+
+    /// <summary>Connections in other states on <paramref name="serverId"/>.</summary>
+    public int InactiveConnections(int serverId)
+        => (uint)serverId < (uint)_connections.InactiveByServer.Length ? _connections.InactiveByServer[serverId] : 0;
+
+    public int ConnectionCount => _connections.Count;
+
+    /// <summary>Every connection entry. Allocates: status views only.</summary>
+    public IReadOnlyList<ConnectionEntryView> ListConnections() => _connections.Snapshot();
+
+    /// <summary>Every persistence entry of a service. Allocates: status views only.</summary>
+    public IReadOnlyList<PersistenceEntryView> ListPersistence(int serviceId)
+        => _persistence.Get(serviceId)?.Snapshot() ?? [];
+
+    /// <summary>Copies every counter into <paramref name="destination"/>; allocation-free unless capacities grew.</summary>
+    public void CopyCountersTo(EngineCountersSnapshot destination)
+    {
+        _verdicts.CopyTo(destination.Verdicts, 0);
+        _malformed.CopyTo(destination.MalformedReasons, 0);
+        _events.CopyTo(destination.Events, 0);
+        var events = destination.Events;
+        events[(int)EngineEvent.ConnectionExpirations] = _connections.Expirations;
+        events[(int)EngineEvent.ConnectionTableRejections] = _connections.Rejections;
+        events[(int)EngineEvent.FragmentEvictions] = _fragments.Evictions;
+        long expirations = _retiredPersistence[0], evictions = _retiredPersistence[1], rejections = _retiredPersistence[2];
+        for (var id = 0; id < _counterServices; id++)
+        {
+            if (_persistence.Get(id) is { } table)
+            {
+                expirations += table.Expirations;
+                evictions += table.Evictions;
+                rejections += table.Rejections;
+            }
+        }
+
+        events[(int)EngineEvent.PersistenceExpirations] += expirations;
+        events[(int)EngineEvent.PersistenceEvictions] = evictions;
+        events[(int)EngineEvent.PersistenceRejections] = rejections;
+        if (destination.Members.Length != _members.Length)
+        {
+            destination.Members = new long[_members.Length];
+        }
+
+        _members.CopyTo(destination.Members, 0);
+        destination.ServiceIdCapacity = _counterServices;
+        destination.ServerIdCapacity = _counterServers;
+    }
+
+    private ForwardVerdict Count(ForwardVerdict verdict)
+    {
+        _verdicts[(int)verdict]++;
+        return verdict;
+    }
+
+    private ForwardVerdict Classify(RoutingSnapshot snapshot, Span<byte> frame, long nowNs, out ForwardDecision decision)
+    {
+        decision = default;
+        if (!EthernetView.TryParse(frame, out var eth, out var malformed))
+        {
+            decision = new ForwardDecision(malformed);
+            return ForwardVerdict.Malformed;
+        }
+
+        if (eth.Source == ApplianceMac || snapshot.IsServerMac(eth.Destination))
+        {
+            return ForwardVerdict.LoopGuard;
+        }
+
+        var l3 = eth.Payload;
+        Packet packet;
+        switch (eth.EtherType)
+        {
+            case EtherTypes.Arp:
+                if (!ArpView.TryParse(l3, out var arp, out malformed))
+                {
+                    if (malformed == MalformedReason.None)
+                    {
+                        return ForwardVerdict.NotOurs;
+                    }
+
+                    decision = new ForwardDecision(malformed);
+                    return ForwardVerdict.Malformed;
+                }
+
+                return arp.Operation == ArpView.OperationRequest && snapshot.IsVip(arp.TargetIp)
+                    ? ForwardVerdict.ArpRequestForVip
+                    : ForwardVerdict.NotOurs;
+            case EtherTypes.IPv4:
+                if (!IPv4View.TryParse(l3, out var v4, out malformed))
+                {
+                    decision = new ForwardDecision(malformed);
+                    return ForwardVerdict.Malformed;
+                }
+
+                packet = new Packet(v4.Source, v4.Destination, v4.Protocol, v4.IsFragment, v4.HasTransportHeader, v4.MoreFragments, v4.Identification);
+                if (!ReadTransport(ref packet, v4.Payload, isV6: false, out malformed))
+                {
+                    decision = new ForwardDecision(malformed);
+                    return ForwardVerdict.Malformed;
+                }
+
+                break;
+            case EtherTypes.IPv6:
+                if (!IPv6View.TryParse(l3, out var v6, out malformed))
+                {
+                    decision = new ForwardDecision(malformed);
+                    return ForwardVerdict.Malformed;
+                }
+
+                packet = new Packet(v6.Source, v6.Destination, v6.UpperLayerProtocol, v6.IsFragment, v6.HasTransportHeader, v6.MoreFragments, v6.FragmentIdentification);
+                if (!ReadTransport(ref packet, v6.UpperLayer, isV6: true, out malformed))
+                {
+                    decision = new ForwardDecision(malformed);
+                    return ForwardVerdict.Malformed;
+                }
+
+                break;
+            default:
+                return ForwardVerdict.NotOurs;
+        }
+
+        switch (packet.Protocol)
+        {
+            case IpProtocols.Icmp:
+                return packet.IcmpType == IcmpTypes.EchoRequest && snapshot.IsVip(packet.Destination)
+                    ? ForwardVerdict.EchoRequestForVip
+                    : ForwardVerdict.NotOurs;
+            case IpProtocols.Icmpv6:
+                // A solicitation goes to the target's solicited-node multicast address, so look at the target.
+                return packet.IcmpType switch
+                {
+                    IcmpTypes.V6EchoRequest when snapshot.IsVip(packet.Destination) => ForwardVerdict.EchoRequestForVip,
+                    IcmpTypes.V6NeighborSolicitation when snapshot.IsVip(packet.NeighborTarget) => ForwardVerdict.NeighborSolicitationForVip,
+                    _ => ForwardVerdict.NotOurs,
+                };
+            case IpProtocols.Tcp or IpProtocols.Udp:
+                break;
+            default:
+                return ForwardVerdict.NotOurs;
+        }
+
+        if (!packet.HasTransport)
+        {
+            return ForwardFragment(snapshot, frame, in packet, nowNs, out decision);
+        }
+
+        if (!snapshot.TryFindService(packet.Destination, packet.Protocol, packet.DestinationPort, out var service))
+        {
+            return ForwardVerdict.NotOurs;
+        }
+
+        return ForwardFlow(snapshot, service!, frame, in packet, nowNs, out decision);
+    }
+
+    private ForwardVerdict ForwardFlow(RoutingSnapshot snapshot, ServiceRoute service, Span<byte> frame, in Packet packet, long nowNs, out ForwardDecision decision)
+    {
+        var key = new FlowKey(packet.Source, packet.Destination, packet.SourcePort, packet.DestinationPort, packet.Protocol);
+        var isTcp = packet.Protocol == IpProtocols.Tcp;
+        var redispatched = false;
+        var connection = _connections.Find(key, nowNs);
+        if (connection >= 0)
+        {
+            var serverId = _connections.ServerIdAt(connection);
+            if (_connections.ServiceIdAt(connection) == service.Id
+                && (service.GetDisposition(serverId) & MemberDisposition.KeepsConnections) != 0)
+            {
+                var state = isTcp ? TcpStateMachine.Next(_connections.StateAt(connection), packet.Flags) : ConnectionState.Udp;
+                _connections.Update(connection, state, nowNs + service.TimeoutNs(state));
+                RecordFragmentIfFirst(in packet, service.Id, serverId, nowNs);
+                decision = Decision(service, serverId, in packet, default, DecisionReason.ExistingFlow, false, false);
+                return Forward(snapshot, frame, service.Id, serverId);
+            }
+
+            // Its server is gone (removed, disabled, or down with shutdown-sessions): schedule the flow again.
+            _connections.Remove(connection, nowNs);
+            redispatched = true;
+        }
+
+        var persistenceKey = service.IsPersistent ? packet.Source.Mask(service.PersistencePrefixLength) : default;
+        var isRst = (packet.Flags & TcpFlags.Rst) != 0;
+        if (isTcp && (isRst || (!redispatched && (packet.Flags & TcpFlags.Syn) == 0)))
+        {
+            // A RST never creates state. Otherwise a flow first seen mid-stream follows the client's persistence
+            // entry, else is scheduled only when sloppy; a re-dispatched flow is always scheduled again.
+            if (isRst || (!service.Sloppy && !HasUsablePersistence(service, persistenceKey, nowNs)))
+            {
+                decision = new ForwardDecision(service.Id, packet.Source, packet.Destination, packet.DestinationPort);
+                return ForwardVerdict.MidStreamNoState;
+            }
+        }
+
+        var verdict = Schedule(snapshot, service, packet.Source, persistenceKey, nowNs, out var server, out var reason, out var persistenceIndex, out var newPersistence);
+        if (verdict != ForwardVerdict.Forwarded)
+        {
+            decision = new ForwardDecision(service.Id, packet.Source, packet.Destination, packet.DestinationPort);
+            return verdict;
+        }
+
+        // Counted once per flow, also when its persistence entry was re-dispatched in Schedule as well.
+        if (redispatched && reason != DecisionReason.Redispatched)
+        {
+            reason = DecisionReason.Redispatched;
+            _events[(int)EngineEvent.Redispatches]++;
+            _members[MemberIndex(service.Id, server) + (int)MemberCounter.Redispatches]++;
+        }
+
+        var initial = isTcp ? TcpStateMachine.Next(ConnectionState.None, packet.Flags) : ConnectionState.Udp;
+        if (_connections.Add(key, service.Id, server, initial, nowNs + service.TimeoutNs(initial), persistenceIndex, nowNs) < 0)
+        {
+            decision = new ForwardDecision(service.Id, packet.Source, packet.Destination, packet.DestinationPort);
+            return ForwardVerdict.ConnectionTableFull;
+        }
+
+        _events[(int)EngineEvent.NewConnections]++;
+        _members[MemberIndex(service.Id, server) + (int)MemberCounter.NewConnections]++;
+        RecordFragmentIfFirst(in packet, service.Id, server, nowNs);
+        decision = Decision(service, server, in packet, persistenceKey, reason, true, newPersistence);
+        return Forward(snapshot, frame, service.Id, server);
+    }
+
+    /// <summary>
+    /// Picks the server for a new connection: the client's usable persistence entry, else the scheduler, else the
+    /// sorry server (unless disabled). Creates the persistence entry for a scheduled client of a persistent service.
+    /// </summary>
+    private ForwardVerdict Schedule(RoutingSnapshot snapshot, ServiceRoute service, IpAddress128 client, IpAddress128 persistenceKey, long nowNs, out int server, out DecisionReason reason, out int persistenceIndex, out bool newPersistence)
+    {
+        server = -1;
+        reason = DecisionReason.New;
+        persistenceIndex = -1;
+        newPersistence = false;
+        var table = service.IsPersistent ? _persistence.Get(service.Id) : null;
+        if (table is not null)
+        {
+            var entry = table.Find(persistenceKey, nowNs);
+            if (entry >= 0)
+            {
+                var persisted = table.ServerIdAt(entry);
+                var disposition = service.GetDisposition(persisted);
+                if ((disposition & MemberDisposition.KeepsPersistence) != 0)
+                {
+                    table.Touch(entry, nowNs);
+                    server = persisted;
+                    reason = DecisionReason.Persisted;
+                    persistenceIndex = entry;
+                    return ForwardVerdict.Forwarded;
+                }
+
+                table.Remove(entry);
+                if ((disposition & MemberDisposition.ExpiresPersistence) != 0)
+                {
+                    // quiesce-expire: the entry simply expires; the client is scheduled like a new one.
+                    _events[(int)EngineEvent.PersistenceExpirations]++;
+                }
+                else
+                {
+                    reason = DecisionReason.Redispatched;
+                    _events[(int)EngineEvent.Redispatches]++;
+                }
+            }
+        }
+
+        // sh / mh hash the persistence key when there is one, so a whole client prefix hashes alike.
+        ref var cursor = ref _cursors[service.Id];
+        var hashed = service.IsPersistent ? persistenceKey : client;
+        server = service.Scheduler.Select(service, new SchedulingInput(hashed, _connections.ActiveByServer, _connections.InactiveByServer), ref cursor);
+        if (server < 0)
+        {
+            if (service.SorryServerId < 0 || snapshot.GetServerState(service.SorryServerId) == ServerState.Disabled)
+            {
+                return ForwardVerdict.NoServer;
+            }
+
+            // No persistence entry for the sorry server: clients return to real servers as soon as one is usable.
+            server = service.SorryServerId;
+            reason = DecisionReason.Sorry;
+            _events[(int)EngineEvent.SorryForwards]++;
+            return ForwardVerdict.Forwarded;
+        }
+
+        if (reason == DecisionReason.Redispatched)
+        {
+            _members[MemberIndex(service.Id, server) + (int)MemberCounter.Redispatches]++;
+        }
+
+        if (table is not null)
+        {
+            persistenceIndex = table.Add(persistenceKey, server, nowNs);
+            if (persistenceIndex >= 0)
+            {
+                newPersistence = true;
+                _events[(int)EngineEvent.NewPersistenceEntries]++;
+                _members[MemberIndex(service.Id, server) + (int)MemberCounter.NewPersistenceEntries]++;
+            }
+        }
+
+        return ForwardVerdict.Forwarded;
+    }
+
+    private bool HasUsablePersistence(ServiceRoute service, IpAddress128 persistenceKey, long nowNs)
+    {
+        var table = service.IsPersistent ? _persistence.Get(service.Id) : null;
+        if (table is null)
+        {
+            return false;
+        }
+
+        var entry = table.Find(persistenceKey, nowNs);
+        return entry >= 0 && (service.GetDisposition(table.ServerIdAt(entry)) & MemberDisposition.KeepsPersistence) != 0;
+    }
+
+    /// <summary>A non-first fragment: follow the first fragment's server, else the client's persistence entry.</summary>
+    private ForwardVerdict ForwardFragment(RoutingSnapshot snapshot, Span<byte> frame, in Packet packet, long nowNs, out ForwardDecision decision)
+    {
+        if (_fragments.TryFind(packet.Source, packet.Destination, packet.Protocol, packet.FragmentId, nowNs, out var serviceId, out var serverId)
+            && snapshot.GetService(serviceId) is { } service
+            && (service.GetDisposition(serverId) & MemberDisposition.KeepsConnections) != 0)
+        {
+            _events[(int)EngineEvent.FragmentsFollowed]++;
+            decision = Decision(service, serverId, in packet, default, DecisionReason.ExistingFlow, false, false);
+            return Forward(snapshot, frame, service.Id, serverId);
+        }
+
+        var isVip = false;
+        foreach (var id in snapshot.ServicesOnVip(packet.Destination))
+        {
+            isVip = true;
+            var candidate = snapshot.GetService(id)!;
+            if ((byte)candidate.Protocol != packet.Protocol || !candidate.IsPersistent || _persistence.Get(id) is not { } table)
+            {
+                continue;
+            }
+
+            var key = packet.Source.Mask(candidate.PersistencePrefixLength);
+            var entry = table.Find(key, nowNs);
+            if (entry >= 0 && (candidate.GetDisposition(table.ServerIdAt(entry)) & MemberDisposition.KeepsPersistence) != 0)
+            {
+                var server = table.ServerIdAt(entry);
+                decision = Decision(candidate, server, in packet, key, DecisionReason.Persisted, false, false);
+                return Forward(snapshot, frame, id, server);
+            }
+        }
+
+        decision = default;
+        return isVip ? ForwardVerdict.FragmentNoState : ForwardVerdict.NotOurs;
+    }
+
+    private void RecordFragmentIfFirst(in Packet packet, int serviceId, int serverId, long nowNs)
+    {
+        if (packet.IsFragment)
+        {
+            _fragments.Record(packet.Source, packet.Destination, packet.Protocol, packet.FragmentId, serviceId, serverId, nowNs);
+        }
+    }
+
+    private ForwardVerdict Forward(RoutingSnapshot snapshot, Span<byte> frame, int serviceId, int serverId)
+    {
+        snapshot.GetServerMac(serverId).WriteTo(frame);
+        ApplianceMac.WriteTo(frame[MacAddress.Length..]);
+        var member = MemberIndex(serviceId, serverId);
+        _members[member + (int)MemberCounter.Frames]++;
+        _members[member + (int)MemberCounter.Bytes] += frame.Length;
+        return ForwardVerdict.Forwarded;
+    }
+
+    private static ForwardDecision Decision(ServiceRoute service, int serverId, in Packet packet, IpAddress128 persistenceKey, DecisionReason reason, bool newConnection, bool newPersistence)
+        => new(service.Id, serverId, packet.Source, packet.SourcePort, packet.Destination, packet.DestinationPort, service.Protocol, persistenceKey, reason, newConnection, newPersistence);
+
+    private int MemberIndex(int serviceId, int serverId) => ((serviceId * _counterServers) + serverId) * EngineCountersSnapshot.MemberCounterCount;
+
+    private static bool ReadTransport(ref Packet packet, ReadOnlySpan<byte> upper, bool isV6, out MalformedReason malformed)
+    {
+        malformed = MalformedReason.None;
+        if (!packet.HasTransport)
+        {
+            return true;
+        }
+
+        switch (packet.Protocol)
+        {
+            case IpProtocols.Tcp:
+                if (!TcpView.TryParse(upper, out var tcp, out malformed))
+                {
+                    return false;
+                }
+
+                packet.SourcePort = tcp.SourcePort;
+                packet.DestinationPort = tcp.DestinationPort;
+                packet.Flags = tcp.Flags;
+                return true;
+            case IpProtocols.Udp:
+                if (!UdpView.TryParse(upper, packet.IsFragment, out var udp, out malformed))
+                {
+                    return false;
+                }
+
+                packet.SourcePort = udp.SourcePort;
+                packet.DestinationPort = udp.DestinationPort;
+                return true;
+            case IpProtocols.Icmp when !isV6:
+            case IpProtocols.Icmpv6 when isV6:
+                if (!IcmpView.TryParse(upper, isV6, out var icmp, out malformed))
+                {
+                    return false;
+                }
+
+                packet.IcmpType = icmp.Type;
+                if (isV6 && icmp.Type == IcmpTypes.V6NeighborSolicitation)
+                {
+                    packet.NeighborTarget = icmp.NeighborTarget;
+                }
+
+                return true;
+            default:
+                return true;
+        }
+    }
+
+    /// <summary>Adopts a newly published snapshot on the forwarding thread: the only place the engine allocates.</summary>
+    private void Adopt(RoutingSnapshot snapshot)
+    {
+        _current = snapshot;
+        _events[(int)EngineEvent.SnapshotsAdopted]++;
+        _connections.EnsureServerCapacity(snapshot.ServerIdCapacity);
+        GrowMemberCounters(snapshot.ServiceIdCapacity, snapshot.ServerIdCapacity);
+
+        // Candidate lists may have changed under the rr/wrr positions; start them over.
+        _cursors = new SchedulerCursor[snapshot.ServiceIdCapacity];
+
+        for (var id = 0; id < snapshot.ServiceIdCapacity; id++)
+        {
+            var service = snapshot.GetService(id);
+            var table = _persistence.Get(id);
+            if (service is { IsPersistent: true })
+            {
+                if (table is not null && table.Capacity == service.PersistenceTableSize)
+                {
+                    table.TimeoutNs = service.PersistenceTimeoutNs;
+                    continue;
+                }
+
+                RetirePersistence(id, table);
+                _persistence.Set(id, new PersistenceTable(service.PersistenceTableSize, service.PersistenceTimeoutNs));
+            }
+            else if (table is not null)
+            {
+                RetirePersistence(id, table);
+                _persistence.Set(id, null);
+            }
+        }
+    }
+
+    private void RetirePersistence(int serviceId, PersistenceTable? table)
+    {
+        if (table is null)
+        {
+            return;
+        }
+
+        _retiredPersistence[0] += table.Expirations;
+        _retiredPersistence[1] += table.Evictions;
+        _retiredPersistence[2] += table.Rejections;
+        _connections.DetachPersistence(serviceId);
+    }
+
+    private void GrowMemberCounters(int services, int servers)
+    {
+        services = Math.Max(services, _counterServices);
+        servers = Math.Max(servers, _counterServers);
+        if (services == _counterServices && servers == _counterServers)
+        {
+            return;
+        }
+
+        var stride = EngineCountersSnapshot.MemberCounterCount;
+        var grown = new long[services * servers * stride];
+        for (var service = 0; service < _counterServices; service++)
+        {
+            Array.Copy(_members, service * _counterServers * stride, grown, service * servers * stride, _counterServers * stride);
+        }
+
+        _members = grown;
+        _counterServices = services;
+        _counterServers = servers;
+    }
+
+    private void SweepPersistence(RoutingSnapshot snapshot, long nowNs)
+    {
+        if (snapshot.ServiceIdCapacity == 0)
+        {
+            return;
+        }
+
+        _persistenceSweepService = _persistenceSweepService + 1 >= snapshot.ServiceIdCapacity ? 0 : _persistenceSweepService + 1;
+        _persistence.Get(_persistenceSweepService)?.Sweep(nowNs, _options.PersistenceSweepBudget);
+    }
+
+    /// <summary>The fields of one frame the decision needs, gathered from the views.</summary>
+    private struct Packet
+    {
+        public IpAddress128 Source;
+        public IpAddress128 Destination;
+        public IpAddress128 NeighborTarget;
+        public uint FragmentId;
+        public ushort SourcePort;
+        public ushort DestinationPort;
+        public byte Protocol;
+        public TcpFlags Flags;
+        public byte IcmpType;
+        public bool IsFragment;
+        public bool HasTransport;
+        public bool MoreFragments;
+
+        public Packet(IpAddress128 source, IpAddress128 destination, byte protocol, bool isFragment, bool hasTransport, bool moreFragments, uint fragmentId)
+        {
+            Source = source;
+            Destination = destination;
+            Protocol = protocol;
+            IsFragment = isFragment;
+            HasTransport = hasTransport;
+            MoreFragments = moreFragments;
+            FragmentId = fragmentId;
+        }
+    }
+}

@@ -1,0 +1,226 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Exch.Dsr.Engine.Frames;
+using Exch.Dsr.Engine.Routing;
+using Exch.Dsr.Engine.Tables;
+using Exch.Dsr.TestSupport;
+
+namespace Exch.Dsr.Engine.Tests.Tables;
+
+public sealed class TableTests
+{
+    private const long Timeout = 100 * Time.Second;
+
+    [Test]
+    public void EntrySizesMatchTheirLayoutComments()
+    {
+        Assert.That(Unsafe.SizeOf<PersistenceEntry>(), Is.EqualTo(56));
+        Assert.That(Marshal.SizeOf<PersistenceEntry>(), Is.EqualTo(56));
+        Assert.That(Unsafe.SizeOf<ConnectionEntry>(), Is.EqualTo(64));
+        Assert.That(Marshal.OffsetOf<ConnectionEntry>(nameof(ConnectionEntry.ExpiresAtNs)), Is.EqualTo((nint)32));
+        Assert.That(Marshal.OffsetOf<ConnectionEntry>(nameof(ConnectionEntry.ServerId)), Is.EqualTo((nint)48));
+        Assert.That(Marshal.OffsetOf<ConnectionEntry>(nameof(ConnectionEntry.PersistenceGeneration)), Is.EqualTo((nint)60));
+        Assert.That(Marshal.OffsetOf<PersistenceEntry>(nameof(PersistenceEntry.Generation)), Is.EqualTo((nint)44));
+        Assert.That(Unsafe.SizeOf<FragmentEntry>(), Is.EqualTo(64));
+    }
+
+    private static IpAddress128 Client(int i) => IpAddress128.FromIPv4(0xC0000000u + (uint)i);
+
+    [Test]
+    public void PersistenceEntryExpiresAfterIdleTimeout()
+    {
+        var table = new PersistenceTable(8, Timeout);
+        var index = table.Add(Client(1), 3, 0);
+        Assert.That(table.Find(Client(1), Timeout - 1), Is.EqualTo(index));
+        Assert.That(table.Find(Client(1), Timeout), Is.EqualTo(-1));
+        Assert.That(table.Expirations, Is.EqualTo(1));
+        Assert.That(table.Count, Is.Zero);
+    }
+
+    [Test]
+    public void TouchRestartsTimer()
+    {
+        var table = new PersistenceTable(8, Timeout);
+        var index = table.Add(Client(1), 3, 0);
+        table.Touch(index, 80 * Time.Second);
+        Assert.That(table.Find(Client(1), 150 * Time.Second), Is.EqualTo(index));
+        Assert.That(table.Find(Client(1), 180 * Time.Second), Is.EqualTo(-1));
+    }
+
+    [Test]
+    public void NoExpiryWhileConnectionsLive()
+    {
+        var set = new PersistenceTableSet();
+        var table = new PersistenceTable(8, Timeout);
+        set.Set(0, table);
+        var index = table.Add(Client(1), 3, 0);
+        var connections = new ConnectionTable(16, set);
+        connections.EnsureServerCapacity(4);
+        var key = new FlowKey(Client(1), Client(100), 1000, 443, 6);
+        connections.Add(key, 0, 3, ConnectionState.Established, 9000 * Time.Second, index, 0);
+        Assert.That(table.ConnectionsAt(index), Is.EqualTo(1));
+        Assert.That(table.Find(Client(1), 5000 * Time.Second), Is.EqualTo(index), "timer ran out but a connection lives");
+
+        Assert.That(table.Find(Client(1), 10_000 * Time.Second), Is.EqualTo(-1), "the connection's own deadline passed: not live any more, even unswept");
+
+        const long t0 = 10_000 * Time.Second;
+        var again = table.Add(Client(1), 3, t0);
+        Assert.That(connections.Find(key, t0), Is.EqualTo(-1), "the connection expired on lookup");
+        Assert.That(table.ConnectionsAt(again), Is.Zero, "the stale release did not touch the reused entry");
+        var live = connections.Add(key, 0, 3, ConnectionState.Established, t0 + (500 * Time.Second), again, t0);
+        connections.Update(live, ConnectionState.Established, t0 + (700 * Time.Second));
+        Assert.That(table.Find(Client(1), t0 + (650 * Time.Second)), Is.EqualTo(again), "deadline extended by the connection's later packets");
+        connections.Remove(live, t0 + (650 * Time.Second));
+        Assert.That(table.ConnectionsAt(again), Is.Zero);
+        Assert.That(table.Find(Client(1), t0 + (650 * Time.Second)), Is.EqualTo(-1), "idle and no connections: expired");
+    }
+
+    [Test]
+    public void FullTableReclaimsExpiredBeforeLiveLru()
+    {
+        var table = new PersistenceTable(3, Timeout);
+        table.Add(Client(1), 1, 0);
+        table.Add(Client(2), 1, 50 * Time.Second);
+        table.Add(Client(3), 1, 60 * Time.Second);
+
+        // At 120 s client 1 has expired (LRU anyway): reclaimed as an expiration.
+        Assert.That(table.Add(Client(4), 1, 120 * Time.Second), Is.GreaterThanOrEqualTo(0));
+        Assert.That((table.Expirations, table.Evictions), Is.EqualTo((1L, 0L)));
+
+        // Now nothing has expired: the least recently used (client 2) is evicted.
+        Assert.That(table.Add(Client(5), 1, 121 * Time.Second), Is.GreaterThanOrEqualTo(0));
+        Assert.That(table.Evictions, Is.EqualTo(1));
+        Assert.That(table.Find(Client(2), 121 * Time.Second), Is.EqualTo(-1));
+        Assert.That(table.Find(Client(3), 121 * Time.Second), Is.GreaterThanOrEqualTo(0));
+    }
+
+    [Test]
+    public void FloodOfNewSourcesCannotEvictClientsWithConnections()
+    {
+        var set = new PersistenceTableSet();
+        var table = new PersistenceTable(16, Timeout);
+        set.Set(0, table);
+        var connections = new ConnectionTable(64, set);
+        connections.EnsureServerCapacity(4);
+        for (var i = 0; i < 4; i++)
+        {
+            var p = table.Add(Client(i), 1, 0);
+            connections.Add(new FlowKey(Client(i), Client(999), 1000, 443, 6), 0, 1, ConnectionState.Established, 10_000 * Time.Second, p, 0);
+        }
+
+        for (var i = 1000; i < 11_000; i++)
+        {
+            table.Add(Client(i), 2, Time.Second);
+        }
+
+        for (var i = 0; i < 4; i++)
+        {
+            var found = table.Find(Client(i), 2 * Time.Second);
+            Assert.That(found, Is.GreaterThanOrEqualTo(0), $"active client {i} survived");
+            Assert.That(table.ServerIdAt(found), Is.EqualTo(1));
+        }
+
+        Assert.That(table.Evictions, Is.GreaterThan(9000));
+    }
+
+    [Test]
+    public void LruOrderFollowsTouches()
+    {
+        var table = new PersistenceTable(2, Timeout);
+        var a = table.Add(Client(1), 1, 0);
+        table.Add(Client(2), 1, 1);
+        table.Touch(a, 2);
+        table.Add(Client(3), 1, 3);
+        Assert.That(table.Find(Client(1), 4), Is.GreaterThanOrEqualTo(0));
+        Assert.That(table.Find(Client(2), 4), Is.EqualTo(-1));
+    }
+
+    [Test]
+    public void StaleReleaseAfterReuseIsIgnored()
+    {
+        var set = new PersistenceTableSet();
+        var table = new PersistenceTable(1, Timeout);
+        set.Set(0, table);
+        var connections = new ConnectionTable(4, set);
+        connections.EnsureServerCapacity(2);
+        var p = table.Add(Client(1), 1, 0);
+        var conn = connections.Add(new FlowKey(Client(1), Client(9), 1, 443, 6), 0, 1, ConnectionState.Established, Timeout, p, 0);
+        table.Remove(p);
+        var q = table.Add(Client(2), 1, 0);
+        Assert.That(q, Is.EqualTo(p), "slot reused");
+        connections.Remove(conn, 1);
+        Assert.That(table.ConnectionsAt(q), Is.Zero);
+        Assert.That(table.Find(Client(2), 1), Is.EqualTo(q));
+    }
+
+    [Test]
+    public void ConnectionCountsFollowStateAndExpiry()
+    {
+        var connections = new ConnectionTable(16, new PersistenceTableSet());
+        connections.EnsureServerCapacity(3);
+        var key = new FlowKey(Client(1), Client(9), 1000, 443, 6);
+        var c = connections.Add(key, 0, 2, ConnectionState.SynReceived, 60 * Time.Second, -1, 0);
+        Assert.That((connections.ActiveByServer[2], connections.InactiveByServer[2]), Is.EqualTo((0, 1)));
+        connections.Update(c, ConnectionState.Established, 900 * Time.Second);
+        Assert.That((connections.ActiveByServer[2], connections.InactiveByServer[2]), Is.EqualTo((1, 0)));
+        Assert.That(connections.Find(key, 899 * Time.Second), Is.EqualTo(c));
+        Assert.That(connections.Find(key, 900 * Time.Second), Is.EqualTo(-1));
+        Assert.That((connections.ActiveByServer[2], connections.InactiveByServer[2], connections.Expirations), Is.EqualTo((0, 0, 1L)));
+    }
+
+    [Test]
+    public void SweepExpiresIncrementally()
+    {
+        var connections = new ConnectionTable(8, new PersistenceTableSet());
+        connections.EnsureServerCapacity(1);
+        for (var i = 0; i < 8; i++)
+        {
+            connections.Add(new FlowKey(Client(i), Client(99), 1, 443, 6), 0, 0, ConnectionState.Close, 10 * Time.Second, -1, 0);
+        }
+
+        Assert.That(connections.Sweep(11 * Time.Second, 3), Is.EqualTo(3));
+        Assert.That(connections.Count, Is.EqualTo(5));
+        Assert.That(connections.Sweep(11 * Time.Second, 100), Is.EqualTo(5));
+        Assert.That(connections.InactiveByServer[0], Is.Zero);
+    }
+
+    [Test]
+    public void FullConnectionTableRefusesOnlyWhenNothingExpired()
+    {
+        var connections = new ConnectionTable(2, new PersistenceTableSet());
+        connections.EnsureServerCapacity(1);
+        connections.Add(new FlowKey(Client(1), Client(99), 1, 443, 6), 0, 0, ConnectionState.Established, 10 * Time.Second, -1, 0);
+        connections.Add(new FlowKey(Client(2), Client(99), 1, 443, 6), 0, 0, ConnectionState.Established, 20 * Time.Second, -1, 0);
+        Assert.That(connections.Add(new FlowKey(Client(3), Client(99), 1, 443, 6), 0, 0, ConnectionState.Established, 30 * Time.Second, -1, Time.Second), Is.EqualTo(-1));
+        Assert.That(connections.Rejections, Is.EqualTo(1));
+        Assert.That(connections.Add(new FlowKey(Client(3), Client(99), 1, 443, 6), 0, 0, ConnectionState.Established, 30 * Time.Second, -1, 15 * Time.Second), Is.GreaterThanOrEqualTo(0));
+    }
+
+    [Test]
+    public void FragmentTableRingOverwritesOldest()
+    {
+        var fragments = new FragmentTable(2, 30 * Time.Second);
+        fragments.Record(Client(1), Client(9), 17, 1, 0, 5, 0);
+        fragments.Record(Client(1), Client(9), 17, 2, 0, 6, 0);
+        fragments.Record(Client(1), Client(9), 17, 3, 0, 7, 0);
+        Assert.That(fragments.TryFind(Client(1), Client(9), 17, 1, 1, out _, out _), Is.False);
+        Assert.That(fragments.TryFind(Client(1), Client(9), 17, 3, 1, out _, out var server) && server == 7, Is.True);
+        Assert.That(fragments.Evictions, Is.EqualTo(1));
+        Assert.That(fragments.TryFind(Client(1), Client(9), 17, 3, 31 * Time.Second, out _, out _), Is.False, "expired");
+    }
+
+    [TestCase(ConnectionState.None, TcpFlags.Syn, ConnectionState.SynReceived)]
+    [TestCase(ConnectionState.SynReceived, TcpFlags.Ack, ConnectionState.Established)]
+    [TestCase(ConnectionState.Established, TcpFlags.Ack | TcpFlags.Psh, ConnectionState.Established)]
+    [TestCase(ConnectionState.Established, TcpFlags.Fin | TcpFlags.Ack, ConnectionState.FinWait)]
+    [TestCase(ConnectionState.FinWait, TcpFlags.Ack, ConnectionState.FinWait)]
+    [TestCase(ConnectionState.FinWait, TcpFlags.Fin, ConnectionState.FinWait)]
+    [TestCase(ConnectionState.SynReceived, TcpFlags.Fin, ConnectionState.TimeWait)]
+    [TestCase(ConnectionState.Established, TcpFlags.Rst | TcpFlags.Ack, ConnectionState.Close)]
+    [TestCase(ConnectionState.SynReceived, TcpFlags.Rst, ConnectionState.SynReceived)]
+    [TestCase(ConnectionState.None, TcpFlags.Ack, ConnectionState.Established)]
+    [TestCase(ConnectionState.Close, TcpFlags.Syn, ConnectionState.SynReceived)]
+    [TestCase(ConnectionState.Established, TcpFlags.None, ConnectionState.Established)]
+    public void TcpInputOnlyTransitionsMatchLvs(ConnectionState from, TcpFlags flags, ConnectionState to)
+        => Assert.That(TcpStateMachine.Next(from, flags), Is.EqualTo(to));
+}
