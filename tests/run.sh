@@ -16,8 +16,17 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     if [ ${#missing[@]} -gt 0 ]; then
         echo "tests/run.sh: installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # Installing nginx would start a system nginx on this host's port 80; the lab runs its own instances
+        # inside namespaces, so no package may start a service here (policy-rc.d exit 101 = "not allowed").
+        policy=/usr/sbin/policy-rc.d
+        own_policy=0
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && own_policy=1
+        fi
+        installed=0
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || installed=$?
+        [ "$own_policy" = 0 ] || rm -f "$policy"
+        [ "$installed" = 0 ] || { echo "tests/run.sh: apt-get failed to install ${missing[*]}" >&2; exit "$installed"; }
     fi
 fi
 
