@@ -251,6 +251,7 @@ public sealed class ReplaySession
         ForwardVerdict.ArpRequestForVip => "ARP request for a VIP (answered, not forwarded)",
         ForwardVerdict.EchoRequestForVip => "echo request to a VIP (answered, not forwarded)",
         ForwardVerdict.NeighborSolicitationForVip => "neighbour solicitation for a VIP (answered, not forwarded)",
+        ForwardVerdict.IcmpErrorNoState => "ICMP error about a flow without state",
         _ => verdict.ToString(),
     };
 }

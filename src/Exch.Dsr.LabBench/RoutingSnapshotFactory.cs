@@ -79,7 +79,7 @@ public sealed class RoutingSnapshotFactory
     /// <summary>A snapshot of the configuration as changed by <paramref name="overrides"/>.</summary>
     /// <exception cref="InvalidOperationException">The engine refused the definitions; the loader's validation should make this impossible.</exception>
     public RoutingSnapshot Build(ServerOverrides overrides) =>
-        _builder.Build(Servers, [.. _config.Services.Select(s => ToService(s, overrides))], overrides.ServerStatuses());
+        _builder.Build(Servers, [.. _config.Services.Select(s => ToService(s, overrides))], overrides.ServerStatuses(), overrides.MemberStatuses());
 
     /// <summary>One configured service as the engine defines it, member weights as <paramref name="overrides"/> leave them.</summary>
     public static VirtualService ToService(VirtualServiceConfig service, ServerOverrides overrides) => new()

@@ -110,6 +110,47 @@ public sealed class ReplaySessionTests
     }
 
     [Test]
+    public void AServerDownInOneServiceMovesOnlyThatServicesClients()
+    {
+        // Ten clients, each in its own /24 (OWA persists by /24), each using OWA and Outlook.
+        var capture = new CaptureBuilder();
+        for (var i = 1; i <= 10; i++)
+        {
+            capture.At(i * 0.01, Syn($"192.0.{i}.1", 443, 40000));
+            capture.At((i * 0.01) + 0.001, Syn($"192.0.{i}.1", 135, 50000));
+        }
+
+        for (var i = 1; i <= 10; i++)
+        {
+            capture.At(20 + (i * 0.01), Ack($"192.0.{i}.1", 443, 40000));
+            capture.At(20 + (i * 0.01) + 0.001, Ack($"192.0.{i}.1", 135, 50000));
+        }
+
+        var (report, output, decisions) = Replay(capture, events: "+10s CAS1 down service owa-https\n");
+
+        Assert.That(report.Events.Single().Event.ToString(), Is.EqualTo("CAS1 down service owa-https"));
+        var start = decisions.Where(d => d.GetProperty("time_ns").GetInt64() < CaptureBuilder.Start + 10_000_000_000L).ToList();
+        var after = decisions.Where(d => d.GetProperty("time_ns").GetInt64() > CaptureBuilder.Start + 10_000_000_000L).ToList();
+        List<string?> OnCas1(string service) => start.Where(d => d.GetProperty("service").GetString() == service && d.GetProperty("server").GetString() == "CAS1")
+            .Select(d => d.GetProperty("client").GetString()).ToList();
+        var owaOnCas1 = OnCas1("owa-https");
+        var outlookOnCas1 = OnCas1("outlook-rpc");
+        Assert.That(owaOnCas1, Is.Not.Empty);
+        Assert.That(outlookOnCas1, Is.Not.Empty);
+
+        Assert.That(after.All(d => d.GetProperty("service").GetString() == "owa-https" && d.GetProperty("reason").GetString() == "redispatched"), Is.True, "only OWA flows are decided again");
+        Assert.That(after.Select(d => d.GetProperty("client").GetString()), Is.EquivalentTo(owaOnCas1));
+        Assert.That(after.Any(d => d.GetProperty("server").GetString() == "CAS1"), Is.False);
+
+        var cas1 = RoutingSnapshotFactory.ForReplay(TestConfigs.Exchange()).Servers.Single(s => s.Name == "CAS1").Mac;
+        var late = CaptureBuilder.Read(output).Where(f => f.Time > CaptureBuilder.Start + 10_000_000_000L).ToList();
+        static int Port(byte[] frame) => (frame[14 + 20 + 2] << 8) | frame[14 + 20 + 3];
+        Assert.That(late, Has.Count.EqualTo(20));
+        Assert.That(late.Count(f => Port(f.Frame) == 443 && MacAddress.Read(f.Frame) == cas1), Is.Zero, "no OWA frame reaches CAS1");
+        Assert.That(late.Count(f => Port(f.Frame) == 135 && MacAddress.Read(f.Frame) == cas1), Is.EqualTo(outlookOnCas1.Count), "Outlook stays on CAS1");
+    }
+
+    [Test]
     public void AServerTakenDownMidCaptureLosesItsClientsToTheOthers()
     {
         // Ten clients spread over CAS1..CAS3 by weighted round robin, then the server of the first one fails.

@@ -18,6 +18,7 @@ public static class TestAddresses
 public static class TestFrames
 {
     private const int Max = 9000;
+    private const int EthernetHeaderLength = 14;
 
     /// <summary>A client→VIP TCP frame as the router delivers it to the appliance.</summary>
     public static byte[] Tcp(string client, ushort clientPort, string vip, ushort vipPort, TcpFlags flags, ReadOnlySpan<byte> payload = default, VlanTag outer = default, VlanTag inner = default)
@@ -144,6 +145,36 @@ public static class TestFrames
         h[2] = 1; // PadN
         h[3] = 4;
         return h;
+    }
+
+    /// <summary>
+    /// The IP packet (no Ethernet header) a real server sends back under DSR: VIP:port → client:port, TCP ACK|PSH with
+    /// <paramref name="payloadBytes"/> of data: what a router quotes in an ICMP error.
+    /// </summary>
+    public static byte[] ServerReply(string vip, ushort vipPort, string client, ushort clientPort, int payloadBytes = 1400, bool udp = false)
+    {
+        var payload = new byte[payloadBytes];
+        var frame = udp
+            ? Udp(vip, vipPort, client, clientPort, payload)
+            : Tcp(vip, vipPort, client, clientPort, TcpFlags.Ack | TcpFlags.Psh, payload);
+        return frame[EthernetHeaderLength..];
+    }
+
+    /// <summary>
+    /// An ICMP (IPv4 source) or ICMPv6 error from router <paramref name="from"/> to <paramref name="to"/> quoting the
+    /// first <paramref name="quoteBytes"/> bytes of <paramref name="quoted"/> (all of them when null), as the router
+    /// delivers it to the appliance. <paramref name="restOfHeader"/> is e.g. the next-hop MTU.
+    /// </summary>
+    public static byte[] IcmpError(string from, string to, byte type, byte code, uint restOfHeader, byte[] quoted, int? quoteBytes = null)
+    {
+        var buffer = new byte[Max];
+        var quote = quoted.AsSpan(0, Math.Min(quoteBytes ?? quoted.Length, quoted.Length));
+        if (!FrameComposer.TryComposeIcmp(buffer, new L2Header(TestAddresses.Appliance, TestAddresses.Router), new IpHeader(TestAddresses.Ip(from), TestAddresses.Ip(to)), type, code, restOfHeader, quote, out var written))
+        {
+            throw new InvalidOperationException("frame too large");
+        }
+
+        return buffer[..written];
     }
 
     /// <summary>The expected forwarded frame: destination MAC = server, source MAC = appliance, every other byte kept.</summary>

@@ -14,6 +14,7 @@ public sealed class TestLab
 {
     private readonly RoutingSnapshotBuilder _builder = new();
     private readonly Dictionary<string, ServerStatus> _status = new(StringComparer.Ordinal);
+    private readonly Dictionary<MemberKey, ServerStatus> _memberStatus = [];
 
     public TestLab(int servers = 3, ForwardingEngineOptions? options = null)
     {
@@ -51,10 +52,17 @@ public sealed class TestLab
         return this;
     }
 
+    /// <summary>The server's status in one service only (replaces its per-server status there).</summary>
+    public TestLab SetState(string service, string server, ServerState state, int? weight = null)
+    {
+        _memberStatus[new MemberKey(service, server)] = new ServerStatus(state, weight);
+        return this;
+    }
+
     /// <summary>Builds a snapshot from the current definitions and status and publishes it.</summary>
     public RoutingSnapshot Publish()
     {
-        Snapshot = _builder.Build(Servers, Services, _status);
+        Snapshot = _builder.Build(Servers, Services, _status, _memberStatus);
         Engine.Publish(Snapshot);
         Engine.AdoptPublished();
         return Snapshot;

@@ -226,6 +226,40 @@ public sealed class ReplayCommandTests
     }
 
     [Test]
+    public async Task AServerDownInOneServiceByTheEventsFileMovesOnlyThatServicesClients()
+    {
+        WritePcap(PathOf("in.pcap"), ExchangeCapture());
+        File.WriteAllText(PathOf("events.txt"), "# CAS1 fails its OWA check between the second and third rounds\n+8s CAS1 down service owa-https\n");
+
+        var run = await Replay("--decisions", PathOf("decisions.jsonl"), "--events", PathOf("events.txt"));
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        var failure = Start + 8_000_000_000;
+        Assert.That(run.StandardOutput, Does.Contain("event at 2026-11-24T10:00:08.000000000Z (line 2): CAS1 down service owa-https"));
+        var decisions = File.ReadAllLines(PathOf("decisions.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        List<JsonElement> Of(string service, bool afterFailure) => decisions
+            .Where(d => d.GetProperty("service").GetString() == service && d.GetProperty("time_ns").GetInt64() >= failure == afterFailure)
+            .ToList();
+        Assert.That(Of("owa-https", false).Select(d => d.GetProperty("server").GetString()).Distinct(), Is.EqualTo(new[] { "CAS1" }), "one /24, on CAS1 by rr");
+        var owaAfter = Of("owa-https", true);
+        Assert.That(owaAfter, Is.Not.Empty);
+        Assert.That(owaAfter.Any(d => d.GetProperty("server").GetString() == "CAS1"), Is.False);
+        Assert.That(owaAfter[0].GetProperty("reason").GetString(), Is.EqualTo("redispatched"));
+
+        var outlookOnCas1 = Of("outlook-rpc", false).Where(d => d.GetProperty("server").GetString() == "CAS1").Select(d => d.GetProperty("client").GetString()).Distinct().ToList();
+        var outlookAfter = Of("outlook-rpc", true);
+        Assert.That(outlookOnCas1, Is.Not.Empty);
+        Assert.That(outlookAfter.Where(d => d.GetProperty("server").GetString() == "CAS1").Select(d => d.GetProperty("client").GetString()).Distinct(), Is.EquivalentTo(outlookOnCas1), "Outlook clients stay on CAS1");
+        Assert.That(outlookAfter.All(d => d.GetProperty("reason").GetString() == "persisted"), Is.True);
+
+        static int Port(byte[] frame) => BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(14 + 20 + 2));
+        var late = ReadPcap(PathOf("out.pcap")).Where(f => f.Time >= failure).ToList();
+        var cas1 = late.Where(f => MacAddress.Read(f.Frame).ToString() == "02:00:0a:00:00:0b").ToList();
+        Assert.That(cas1.Any(f => Port(f.Frame) == 443), Is.False, "no OWA frame reaches CAS1");
+        Assert.That(cas1.Any(f => Port(f.Frame) == 135), Is.True, "Outlook still does");
+    }
+
+    [Test]
     public async Task ATruncatedCaptureIsWrittenUpToTheDamageAndExitsOne()
     {
         var input = ExchangeCapture().Take(10).ToList();

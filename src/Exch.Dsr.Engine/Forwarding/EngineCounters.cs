@@ -17,6 +17,9 @@ public enum EngineEvent : byte
     PersistenceRejections,
     FragmentEvictions,
     SnapshotsAdopted,
+
+    /// <summary>ICMP errors passed to the server of the flow they quote (forwarded with reason IcmpError).</summary>
+    IcmpErrorsForwarded,
 }
 
 /// <summary>Counters per service per server. Values index the per-member counter block.</summary>

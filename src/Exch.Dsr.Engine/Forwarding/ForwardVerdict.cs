@@ -38,6 +38,12 @@ public enum ForwardVerdict : byte
 
     /// <summary>An ICMPv6 neighbour solicitation for a VIP.</summary>
     NeighborSolicitationForVip,
+
+    /// <summary>
+    /// An ICMP / ICMPv6 error to a VIP quoting a reply of a configured service whose flow has no connection and whose
+    /// client has no usable persistence entry: nobody to pass it to.
+    /// </summary>
+    IcmpErrorNoState,
 }
 
 /// <summary>Why a forwarded frame went to its server.</summary>
@@ -59,6 +65,13 @@ public enum DecisionReason : byte
 
     /// <summary>No member was usable; sent to the sorry server.</summary>
     Sorry,
+
+    /// <summary>
+    /// An ICMP / ICMPv6 error (fragmentation needed, packet too big, unreachable, time exceeded) quoting a reply of
+    /// the flow, passed unchanged to the flow's server (or the client's persisted server). Creates no state, so it is
+    /// not an <see cref="ForwardDecision.IsDecision"/>.
+    /// </summary>
+    IcmpError,
 }
 
 /// <summary>

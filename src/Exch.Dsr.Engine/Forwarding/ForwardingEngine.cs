@@ -165,6 +165,7 @@ public sealed class ForwardingEngine
 
         var l3 = eth.Payload;
         Packet packet;
+        ReadOnlySpan<byte> upper;
         switch (eth.EtherType)
         {
             case EtherTypes.Arp:
@@ -190,7 +191,8 @@ public sealed class ForwardingEngine
                 }
 
                 packet = new Packet(v4.Source, v4.Destination, v4.Protocol, v4.IsFragment, v4.HasTransportHeader, v4.MoreFragments, v4.Identification);
-                if (!ReadTransport(ref packet, v4.Payload, isV6: false, out malformed))
+                upper = v4.Payload;
+                if (!ReadTransport(ref packet, upper, isV6: false, out malformed))
                 {
                     decision = new ForwardDecision(malformed);
                     return ForwardVerdict.Malformed;
@@ -205,7 +207,8 @@ public sealed class ForwardingEngine
                 }
 
                 packet = new Packet(v6.Source, v6.Destination, v6.UpperLayerProtocol, v6.IsFragment, v6.HasTransportHeader, v6.MoreFragments, v6.FragmentIdentification);
-                if (!ReadTransport(ref packet, v6.UpperLayer, isV6: true, out malformed))
+                upper = v6.UpperLayer;
+                if (!ReadTransport(ref packet, upper, isV6: true, out malformed))
                 {
                     decision = new ForwardDecision(malformed);
                     return ForwardVerdict.Malformed;
@@ -218,6 +221,10 @@ public sealed class ForwardingEngine
 
         switch (packet.Protocol)
         {
+            case IpProtocols.Icmp or IpProtocols.Icmpv6 when packet.HasTransport
+                && IcmpTypes.IsFlowError(packet.IcmpType, packet.Protocol == IpProtocols.Icmpv6)
+                && snapshot.IsVip(packet.Destination):
+                return ForwardIcmpError(snapshot, frame, upper[IcmpView.HeaderLength..], packet.Protocol == IpProtocols.Icmpv6, nowNs, out decision);
             case IpProtocols.Icmp:
                 return packet.IcmpType == IcmpTypes.EchoRequest && snapshot.IsVip(packet.Destination)
                     ? ForwardVerdict.EchoRequestForVip
@@ -286,7 +293,7 @@ public sealed class ForwardingEngine
             }
         }
 
-        var verdict = Schedule(snapshot, service, packet.Source, persistenceKey, nowNs, out var server, out var reason, out var persistenceIndex, out var newPersistence);
+        var verdict = Schedule(service, packet.Source, persistenceKey, nowNs, out var server, out var reason, out var persistenceIndex, out var newPersistence);
         if (verdict != ForwardVerdict.Forwarded)
         {
             decision = new ForwardDecision(service.Id, packet.Source, packet.Destination, packet.DestinationPort);
@@ -319,7 +326,7 @@ public sealed class ForwardingEngine
     /// Picks the server for a new connection: the client's usable persistence entry, else the scheduler, else the
     /// sorry server (unless disabled). Creates the persistence entry for a scheduled client of a persistent service.
     /// </summary>
-    private ForwardVerdict Schedule(RoutingSnapshot snapshot, ServiceRoute service, IpAddress128 client, IpAddress128 persistenceKey, long nowNs, out int server, out DecisionReason reason, out int persistenceIndex, out bool newPersistence)
+    private ForwardVerdict Schedule(ServiceRoute service, IpAddress128 client, IpAddress128 persistenceKey, long nowNs, out int server, out DecisionReason reason, out int persistenceIndex, out bool newPersistence)
     {
         server = -1;
         reason = DecisionReason.New;
@@ -362,7 +369,7 @@ public sealed class ForwardingEngine
         server = service.Scheduler.Select(service, new SchedulingInput(hashed, _connections.ActiveByServer, _connections.InactiveByServer), ref cursor);
         if (server < 0)
         {
-            if (service.SorryServerId < 0 || snapshot.GetServerState(service.SorryServerId) == ServerState.Disabled)
+            if (service.SorryServerId < 0 || service.SorryServerDisabled)
             {
                 return ForwardVerdict.NoServer;
             }
@@ -439,6 +446,77 @@ public sealed class ForwardingEngine
 
         decision = default;
         return isVip ? ForwardVerdict.FragmentNoState : ForwardVerdict.NotOurs;
+    }
+
+    /// <summary>
+    /// An ICMP error to a VIP (fragmentation needed, packet too big, unreachable, time exceeded). The server answered
+    /// the client from the VIP, so the router that could not deliver the reply writes to the VIP, quoting it:
+    /// VIP:port → client:port. Like LVS, pass the error unchanged to the server that owns the quoted flow, or else to
+    /// the client's persisted server, so its PMTU discovery works; never create state for it.
+    /// </summary>
+    private ForwardVerdict ForwardIcmpError(RoutingSnapshot snapshot, Span<byte> frame, ReadOnlySpan<byte> quoted, bool isV6, long nowNs, out ForwardDecision decision)
+    {
+        decision = default;
+        if (!IcmpQuoteView.TryParse(quoted, isV6, out var quote, out var malformed))
+        {
+            decision = new ForwardDecision(malformed);
+            return ForwardVerdict.Malformed;
+        }
+
+        if (quote.Protocol is not (IpProtocols.Tcp or IpProtocols.Udp))
+        {
+            // About something the appliance itself sent from the VIP (an echo reply, say): nothing to pass on.
+            return ForwardVerdict.NotOurs;
+        }
+
+        if (!quote.HasPorts)
+        {
+            // A quoted non-first fragment carries no ports, so the flow cannot be told.
+            return ForwardVerdict.IcmpErrorNoState;
+        }
+
+        // The quote is the reply: its source is the VIP side, its destination the client.
+        var vip = quote.Source;
+        var client = quote.Destination;
+        if (!snapshot.TryFindService(vip, quote.Protocol, quote.SourcePort, out var found))
+        {
+            return ForwardVerdict.NotOurs;
+        }
+
+        var service = found!;
+        int serverId;
+        var persistenceKey = service.IsPersistent ? client.Mask(service.PersistencePrefixLength) : default;
+        var connection = _connections.Find(new FlowKey(client, vip, quote.DestinationPort, quote.SourcePort, quote.Protocol), nowNs);
+        if (connection >= 0
+            && _connections.ServiceIdAt(connection) == service.Id
+            && (service.GetDisposition(_connections.ServerIdAt(connection)) & MemberDisposition.KeepsConnections) != 0)
+        {
+            serverId = _connections.ServerIdAt(connection);
+        }
+        else if (service.IsPersistent && _persistence.Get(service.Id) is { } table
+            && PersistedServer(service, table, persistenceKey, nowNs) is var persisted and >= 0)
+        {
+            // Not touched: an error is no client activity and must not keep the entry alive.
+            serverId = persisted;
+        }
+        else
+        {
+            decision = new ForwardDecision(service.Id, client, vip, quote.SourcePort);
+            return ForwardVerdict.IcmpErrorNoState;
+        }
+
+        _events[(int)EngineEvent.IcmpErrorsForwarded]++;
+        decision = new ForwardDecision(service.Id, serverId, client, quote.DestinationPort, vip, quote.SourcePort, service.Protocol, persistenceKey, DecisionReason.IcmpError, false, false);
+        return Forward(snapshot, frame, service.Id, serverId);
+    }
+
+    /// <summary>The server of the client's usable persistence entry, or -1.</summary>
+    private static int PersistedServer(ServiceRoute service, PersistenceTable table, in IpAddress128 persistenceKey, long nowNs)
+    {
+        var entry = table.Find(persistenceKey, nowNs);
+        return entry >= 0 && (service.GetDisposition(table.ServerIdAt(entry)) & MemberDisposition.KeepsPersistence) != 0
+            ? table.ServerIdAt(entry)
+            : -1;
     }
 
     private void RecordFragmentIfFirst(in Packet packet, int serviceId, int serverId, long nowNs)

@@ -21,4 +21,10 @@ public enum MalformedReason : byte
     BadUdpLength,
     TruncatedIcmp,
     TruncatedIcmpv6,
+
+    /// <summary>An ICMP error whose quoted packet ends before its IP header and the transport ports.</summary>
+    TruncatedIcmpQuote,
+
+    /// <summary>An ICMP error whose quoted packet is not an IP header of the error's own family.</summary>
+    BadIcmpQuote,
 }

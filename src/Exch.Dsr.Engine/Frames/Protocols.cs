@@ -50,11 +50,32 @@ public enum TcpFlags : byte
 public static class IcmpTypes
 {
     public const byte EchoReply = 0;
+
+    /// <summary>Destination unreachable; code 4 is "fragmentation needed" (PMTU discovery, RFC 1191).</summary>
+    public const byte DestinationUnreachable = 3;
     public const byte EchoRequest = 8;
+    public const byte TimeExceeded = 11;
+
+    public const byte V6DestinationUnreachable = 1;
+
+    /// <summary>ICMPv6 packet too big (PMTU discovery, RFC 8201).</summary>
+    public const byte V6PacketTooBig = 2;
+    public const byte V6TimeExceeded = 3;
+    public const byte V6ParameterProblem = 4;
     public const byte V6EchoRequest = 128;
     public const byte V6EchoReply = 129;
     public const byte V6NeighborSolicitation = 135;
     public const byte V6NeighborAdvertisement = 136;
+
+    /// <summary>
+    /// An error that quotes the packet it is about and belongs to that packet's flow: for IPv4 destination
+    /// unreachable (every code) and time exceeded, for ICMPv6 destination unreachable, packet too big, time exceeded
+    /// and parameter problem (LVS's <c>ip_vs_in_icmp</c> / <c>ip_vs_in_icmp_v6</c> set, without the deprecated
+    /// source quench).
+    /// </summary>
+    public static bool IsFlowError(byte type, bool isV6) => isV6
+        ? type is V6DestinationUnreachable or V6PacketTooBig or V6TimeExceeded or V6ParameterProblem
+        : type is DestinationUnreachable or TimeExceeded;
 }
 
 /// <summary>One 802.1Q / 802.1ad tag: its TPID and tag control information (PCP, DEI, VID).</summary>

@@ -138,7 +138,10 @@ public sealed record VirtualService
     public string? SorryServer { get; init; }
 }
 
-/// <summary>Health and administrative state of a real server, applied to every service it is a member of.</summary>
+/// <summary>
+/// Health and administrative state of a real server: per server (every service it is a member of) or per member
+/// (one service, see <see cref="MemberKey"/>).
+/// </summary>
 public enum ServerState : byte
 {
     /// <summary>Takes new clients.</summary>
@@ -154,5 +157,14 @@ public enum ServerState : byte
     Disabled,
 }
 
-/// <summary>The live state of one server as the control plane sees it; a weight override replaces every per-service weight.</summary>
+/// <summary>
+/// The live state of one server as the control plane sees it; a weight override replaces the member's configured
+/// weight (in every service for a per-server status, in one service for a per-member status).
+/// </summary>
 public readonly record struct ServerStatus(ServerState State, int? WeightOverride = null);
+
+/// <summary>
+/// One server in one service, the key of a per-member <see cref="ServerStatus"/>: health checks run per service (a CAS
+/// can fail its OWA check while its RPC ports answer) and an operator can drain or disable a server in one service.
+/// </summary>
+public readonly record struct MemberKey(string Service, string Server);

@@ -20,14 +20,31 @@ public sealed class RoutingSnapshotBuilder
     private long _version;
 
     /// <summary>Validates everything and collects every problem rather than stopping at the first.</summary>
+    /// <param name="status">Per server, for every service it is in; a server not listed is Up.</param>
     public bool TryBuild(
         IReadOnlyList<RealServer> servers,
         IReadOnlyList<VirtualService> services,
         IReadOnlyDictionary<string, ServerStatus>? status,
         out RoutingSnapshot? snapshot,
         out IReadOnlyList<string> errors)
+        => TryBuild(servers, services, status, memberStatus: null, out snapshot, out errors);
+
+    /// <summary>
+    /// As the per-server overload, plus a status per (service, server): where given it replaces the server's status
+    /// in that one service (its members and its sorry server), so the caller merges the two layers (the lab bench's
+    /// <c>ServerOverrides</c> takes the more restrictive state). Entries for servers that are neither a member nor
+    /// the sorry server of the named service are ignored. The snapshot's <see cref="RoutingSnapshot.Servers"/> keep
+    /// the per-server state; <see cref="ServiceRoute.Members"/> show the state each service uses.
+    /// </summary>
+    public bool TryBuild(
+        IReadOnlyList<RealServer> servers,
+        IReadOnlyList<VirtualService> services,
+        IReadOnlyDictionary<string, ServerStatus>? status,
+        IReadOnlyDictionary<MemberKey, ServerStatus>? memberStatus,
+        out RoutingSnapshot? snapshot,
+        out IReadOnlyList<string> errors)
     {
-        var problems = Validate(servers, services, status);
+        var problems = Validate(servers, services, status, memberStatus);
         var newServiceNames = services.Select(s => s.Name).Where(n => n is not null && !_serviceIds.ContainsKey(n)).Distinct(StringComparer.Ordinal).Count();
         if (_serviceIds.Count + newServiceNames > MaxServiceIds)
         {
@@ -63,20 +80,28 @@ public sealed class RoutingSnapshotBuilder
         var routes = ImmutableArray.CreateBuilder<ServiceRoute>(services.Count);
         foreach (var service in services)
         {
-            routes.Add(BuildRoute(service, status));
+            routes.Add(BuildRoute(service, status, memberStatus));
         }
 
         snapshot = new RoutingSnapshot(++_version, routes.MoveToImmutable(), serverViews, _serverIds.Count, _serviceIds.Count);
         return true;
     }
 
-    /// <summary>As <see cref="TryBuild"/>, throwing one exception listing every problem.</summary>
+    /// <summary>As <see cref="TryBuild(IReadOnlyList{RealServer}, IReadOnlyList{VirtualService}, IReadOnlyDictionary{string, ServerStatus}?, out RoutingSnapshot?, out IReadOnlyList{string})"/>, throwing one exception listing every problem.</summary>
     public RoutingSnapshot Build(IReadOnlyList<RealServer> servers, IReadOnlyList<VirtualService> services, IReadOnlyDictionary<string, ServerStatus>? status = null)
-        => TryBuild(servers, services, status, out var snapshot, out var errors)
+        => Build(servers, services, status, memberStatus: null);
+
+    /// <summary>As the <c>TryBuild</c> with per-member status, throwing one exception listing every problem.</summary>
+    public RoutingSnapshot Build(
+        IReadOnlyList<RealServer> servers,
+        IReadOnlyList<VirtualService> services,
+        IReadOnlyDictionary<string, ServerStatus>? status,
+        IReadOnlyDictionary<MemberKey, ServerStatus>? memberStatus)
+        => TryBuild(servers, services, status, memberStatus, out var snapshot, out var errors)
             ? snapshot!
             : throw new InvalidOperationException("Invalid routing definition:" + Environment.NewLine + string.Join(Environment.NewLine, errors));
 
-    private ServiceRoute BuildRoute(VirtualService service, IReadOnlyDictionary<string, ServerStatus>? status)
+    private ServiceRoute BuildRoute(VirtualService service, IReadOnlyDictionary<string, ServerStatus>? status, IReadOnlyDictionary<MemberKey, ServerStatus>? memberStatus)
     {
         var dispositions = new MemberDisposition[_serverIds.Count];
         var candidates = new List<int>();
@@ -86,7 +111,7 @@ public sealed class RoutingSnapshotBuilder
         foreach (var member in service.Members)
         {
             var id = _serverIds[member.Server];
-            var st = StatusOf(status, member.Server);
+            var st = StatusOf(status, memberStatus, service.Name, member.Server);
             var weight = st.WeightOverride ?? member.Weight;
             var disposition = Disposition(st.State, weight, service.OnDown);
             dispositions[id] = disposition;
@@ -100,12 +125,14 @@ public sealed class RoutingSnapshotBuilder
         }
 
         var sorryId = -1;
+        var sorryDisabled = false;
         if (service.SorryServer is { } sorry)
         {
             sorryId = _serverIds[sorry];
+            sorryDisabled = StatusOf(status, memberStatus, service.Name, sorry).State == ServerState.Disabled;
 
             // Flows already on the sorry server stay there until it is disabled, also after members come back.
-            if (dispositions[sorryId] == MemberDisposition.None && StatusOf(status, sorry).State != ServerState.Disabled)
+            if (dispositions[sorryId] == MemberDisposition.None && !sorryDisabled)
             {
                 dispositions[sorryId] = MemberDisposition.KeepsConnections;
             }
@@ -113,7 +140,7 @@ public sealed class RoutingSnapshotBuilder
 
         var scheduler = Schedulers.Get(service.Scheduler);
         var lookup = scheduler.BuildLookupTable(candidates.ToArray(), weights.ToArray(), names);
-        return new ServiceRoute(_serviceIds[service.Name], service, scheduler, [.. candidates], [.. weights], lookup, dispositions, sorryId, members.ToImmutable());
+        return new ServiceRoute(_serviceIds[service.Name], service, scheduler, [.. candidates], [.. weights], lookup, dispositions, sorryId, sorryDisabled, members.ToImmutable());
     }
 
     private static MemberDisposition Disposition(ServerState state, int weight, OnDownBehavior onDown)
@@ -138,6 +165,10 @@ public sealed class RoutingSnapshotBuilder
     private static ServerStatus StatusOf(IReadOnlyDictionary<string, ServerStatus>? status, string name)
         => status is not null && status.TryGetValue(name, out var st) ? st : new ServerStatus(ServerState.Up);
 
+    /// <summary>The member's own status where given, else the server's.</summary>
+    private static ServerStatus StatusOf(IReadOnlyDictionary<string, ServerStatus>? status, IReadOnlyDictionary<MemberKey, ServerStatus>? memberStatus, string service, string server)
+        => memberStatus is not null && memberStatus.TryGetValue(new MemberKey(service, server), out var st) ? st : StatusOf(status, server);
+
     private static void IdFor(Dictionary<string, int> ids, string name)
     {
         if (!ids.ContainsKey(name))
@@ -146,7 +177,11 @@ public sealed class RoutingSnapshotBuilder
         }
     }
 
-    private static List<string> Validate(IReadOnlyList<RealServer> servers, IReadOnlyList<VirtualService> services, IReadOnlyDictionary<string, ServerStatus>? status)
+    private static List<string> Validate(
+        IReadOnlyList<RealServer> servers,
+        IReadOnlyList<VirtualService> services,
+        IReadOnlyDictionary<string, ServerStatus>? status,
+        IReadOnlyDictionary<MemberKey, ServerStatus>? memberStatus)
     {
         var errors = new List<string>();
         var serverNames = new HashSet<string>(StringComparer.Ordinal);
@@ -257,6 +292,17 @@ public sealed class RoutingSnapshotBuilder
                 if (st.WeightOverride is < 0)
                 {
                     errors.Add($"Server '{name}': weight override {st.WeightOverride} is negative.");
+                }
+            }
+        }
+
+        if (memberStatus is not null)
+        {
+            foreach (var (key, st) in memberStatus)
+            {
+                if (st.WeightOverride is < 0)
+                {
+                    errors.Add($"Server '{key.Server}' in service '{key.Service}': weight override {st.WeightOverride} is negative.");
                 }
             }
         }

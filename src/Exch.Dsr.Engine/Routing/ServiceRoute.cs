@@ -50,6 +50,7 @@ public sealed class ServiceRoute
         int[]? lookupTable,
         MemberDisposition[] dispositionByServer,
         int sorryServerId,
+        bool sorryServerDisabled,
         ImmutableArray<MemberView> members)
     {
         Id = id;
@@ -66,6 +67,7 @@ public sealed class ServiceRoute
         _lookupTable = lookupTable;
         _dispositionByServer = dispositionByServer;
         SorryServerId = sorryServerId;
+        SorryServerDisabled = sorryServerDisabled;
         Members = members;
 
         var gcd = 0;
@@ -116,6 +118,9 @@ public sealed class ServiceRoute
 
     /// <summary>Server id of the sorry server, or -1.</summary>
     public int SorryServerId { get; }
+
+    /// <summary>The sorry server is Disabled in this service (server-wide or for this service alone): not used.</summary>
+    public bool SorryServerDisabled { get; }
 
     /// <summary>Server ids that take new clients, in configuration order.</summary>
     public ReadOnlySpan<int> Candidates => _candidates;

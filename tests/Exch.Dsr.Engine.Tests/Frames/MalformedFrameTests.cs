@@ -54,6 +54,14 @@ public sealed class MalformedFrameTests
         yield return new TestCaseData(With(Udp(), f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(14 + 20 + 4), 100)), MalformedReason.TruncatedUdp).SetName("UDP length past the packet");
         yield return new TestCaseData(Shorten(TestFrames.EchoRequest("192.0.2.10", "198.51.100.1"), 8), MalformedReason.TruncatedIcmp).SetName("4-byte ICMP");
         yield return new TestCaseData(Shorten(TestFrames.NeighborSolicitation("2001:db8::10", "2001:db8::1"), 4), MalformedReason.TruncatedIcmpv6).SetName("short neighbour solicitation");
+        var reply = TestFrames.ServerReply("198.51.100.1", 443, "192.0.2.10", 40000);
+        yield return new TestCaseData(TestFrames.IcmpError("203.0.113.1", "198.51.100.1", IcmpTypes.DestinationUnreachable, 4, 1400, reply, 19), MalformedReason.TruncatedIcmpQuote).SetName("fragmentation needed quoting 19 bytes");
+        yield return new TestCaseData(TestFrames.IcmpError("203.0.113.1", "198.51.100.1", IcmpTypes.TimeExceeded, 0, 0, With(reply, q => q[0] = 0x46), 20), MalformedReason.TruncatedIcmpQuote).SetName("quoted IHL 6 past a 20-byte quote");
+        yield return new TestCaseData(TestFrames.IcmpError("203.0.113.1", "198.51.100.1", IcmpTypes.DestinationUnreachable, 4, 1400, With(reply, q => q[0] = 0x44)), MalformedReason.BadIcmpQuote).SetName("quoted IHL 4");
+        yield return new TestCaseData(TestFrames.IcmpError("2001:db8::ff", "2001:db8::1", IcmpTypes.V6PacketTooBig, 0, 1280, reply), MalformedReason.BadIcmpQuote).SetName("IPv4 quoted in packet too big");
+        yield return new TestCaseData(
+            TestFrames.IcmpError("2001:db8::ff", "2001:db8::1", IcmpTypes.V6PacketTooBig, 0, 1280, TestFrames.ServerReply("2001:db8::1", 443, "2001:db8::10", 40000), 39),
+            MalformedReason.TruncatedIcmpQuote).SetName("packet too big quoting 39 bytes");
     }
 
     /// <summary>Removes <paramref name="bytes"/> from the end of the IP packet, fixing the IP length fields.</summary>

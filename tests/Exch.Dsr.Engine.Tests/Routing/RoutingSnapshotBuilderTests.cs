@@ -81,4 +81,36 @@ public sealed class RoutingSnapshotBuilderTests
         Assert.That(D(OnDownBehavior.ShutdownSessions, 2), Is.EqualTo(keeps), "weight 0 is quiescent");
         Assert.That(D(OnDownBehavior.Quiesce, 7), Is.EqualTo(MemberDisposition.None));
     }
+
+    [Test]
+    public void MemberStatusAppliesToItsServiceAndIsValidated()
+    {
+        var services = new[]
+        {
+            TestLab.Service("owa", "198.51.100.1", SchedulerKind.RoundRobin, ["cas1", "cas2"], 443),
+            TestLab.Service("rpc", "198.51.100.1", SchedulerKind.RoundRobin, ["cas1", "cas2"], 135),
+        };
+        var snapshot = new RoutingSnapshotBuilder().Build(
+            Servers,
+            services,
+            new Dictionary<string, ServerStatus> { ["cas2"] = new(ServerState.Drained) },
+            new Dictionary<MemberKey, ServerStatus> { [new("owa", "cas1")] = new(ServerState.Down, 5), [new("nope", "cas1")] = new(ServerState.Disabled) });
+
+        MemberView M(string service, string server) => snapshot.Services.Single(s => s.Name == service).Members.Single(m => m.Server == server);
+        Assert.That(M("owa", "cas1"), Is.EqualTo(new MemberView(0, "cas1", 5, ServerState.Down, MemberDisposition.Member | MemberDisposition.KeepsConnections | MemberDisposition.KeepsPersistence)));
+        Assert.That(M("rpc", "cas1").State, Is.EqualTo(ServerState.Up));
+        Assert.That(M("rpc", "cas1").Weight, Is.EqualTo(1));
+        Assert.That(M("owa", "cas2").State, Is.EqualTo(ServerState.Drained), "falls back to the server's status");
+        Assert.That(snapshot.Servers.Single(s => s.Name == "cas1").State, Is.EqualTo(ServerState.Up), "server view keeps the per-server state");
+
+        var ok = new RoutingSnapshotBuilder().TryBuild(
+            Servers,
+            services,
+            null,
+            new Dictionary<MemberKey, ServerStatus> { [new("owa", "cas1")] = new(ServerState.Up, -2) },
+            out _,
+            out var errors);
+        Assert.That(ok, Is.False);
+        Assert.That(errors, Is.EqualTo(new[] { "Server 'cas1' in service 'owa': weight override -2 is negative." }));
+    }
 }
