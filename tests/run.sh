@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # tshark/editcap check replayed captures, tcprewrite is the replay benchmark's yardstick,
-# libpcap0.8 is the live capture backend, iproute2 and ethtool build the namespace lab the capture ports are tested in.
-packages=(libpcap0.8 tshark tcpreplay iproute2 ethtool)
+# libpcap0.8 is the live capture backend; the namespace lab needs iproute2 and ethtool to build its hosts, and
+# nginx, socat, openssl, curl and ping to play the real servers and the client.
+packages=(libpcap0.8 tshark tcpreplay iproute2 ethtool nginx socat openssl curl iputils-ping)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=()
     for p in "${packages[@]}"; do

@@ -34,5 +34,6 @@ public static class Program
         yield return CheckConfigCommand.Create();
         yield return ReplayCommand.Create();
         yield return DemoCommand.Create();
+        yield return RunCommand.Create();
     }
 }

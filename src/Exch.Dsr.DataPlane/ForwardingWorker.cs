@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using Exch.Dsr.Capture.Ports;
+using Exch.Dsr.Engine.Forwarding;
+using Exch.Dsr.Engine.Frames;
+
+namespace Exch.Dsr.DataPlane;
+
+/// <summary>
+/// One forwarding thread on one port: receive a batch, run each frame through the engine in place, send the
+/// forwarded ones back out, answer ARP / echo / NS for owned VIPs, feed ARP senders to the neighbour table, flush.
+/// Control work (gratuitous ARP, the resolver's ARP requests) is asked for with flags the thread reads between
+/// batches, because only this thread may send on the port.
+/// </summary>
+/// <remarks>
+/// The per-frame path allocates nothing, takes no lock and throws nothing: the engine and composer are
+/// allocation-free, the reply buffer is preallocated, counters are plain stores by this thread alone (other threads
+/// read them with volatile loads and may see values a batch old). Receive errors end the thread: the port is broken.
+/// </remarks>
+internal sealed class ForwardingWorker
+{
+    private const int ReceiveTimeoutMilliseconds = 100;
+
+    private readonly IFramePort _port;
+    private readonly ForwardingEngine _engine;
+    private readonly NeighbourTable _neighbours;
+    private readonly bool _ownVips;
+    private readonly MacAddress _ourMac;
+    private readonly IpAddress128 _arpSenderIp;
+    private readonly IpAddress128[] _ipv4Vips;
+    private readonly FrameBatch _batch;
+    private readonly byte[] _reply;
+    private readonly long[] _verdicts = new long[Enum.GetValues<ForwardVerdict>().Length];
+    private readonly double _nanosecondsPerTick = 1e9 / Stopwatch.Frequency;
+    private Thread? _thread;
+    private volatile bool _stopping;
+    private int _announceRequested;
+    private int _resolveRequested;
+    private long _answered;
+    private long _truncated;
+    private long _controlFramesSent;
+
+    public ForwardingWorker(IFramePort port, ForwardingEngine engine, NeighbourTable neighbours, bool ownVips, IpAddress128 arpSenderIp, IpAddress128[] ipv4Vips, int batchSize)
+    {
+        _port = port;
+        _engine = engine;
+        _neighbours = neighbours;
+        _ownVips = ownVips;
+        _ourMac = engine.ApplianceMac;
+        _arpSenderIp = arpSenderIp;
+        _ipv4Vips = ipv4Vips;
+        _batch = new FrameBatch(batchSize);
+        _reply = GC.AllocateArray<byte>(Math.Max(port.MaxFrameLength, 1536), pinned: true);
+    }
+
+    public IFramePort Port => _port;
+
+    public ForwardingEngine Engine => _engine;
+
+    /// <summary>Set when the thread ended on an error; null while it runs or after a clean stop.</summary>
+    public Exception? Failure { get; private set; }
+
+    /// <summary>Called on the worker's thread when it ends on an error.</summary>
+    public Action<ForwardingWorker, Exception>? Failed { get; init; }
+
+    public long Verdicts(ForwardVerdict verdict) => Volatile.Read(ref _verdicts[(int)verdict]);
+
+    public long Answered => Volatile.Read(ref _answered);
+
+    public long Truncated => Volatile.Read(ref _truncated);
+
+    public long ControlFramesSent => Volatile.Read(ref _controlFramesSent);
+
+    public void Start(string name)
+    {
+        _thread = new Thread(Run) { Name = name, IsBackground = true };
+        _thread.Start();
+    }
+
+    /// <summary>Asks the thread to send a gratuitous ARP for every IPv4 VIP before its next receive.</summary>
+    public void RequestAnnouncement()
+    {
+        Volatile.Write(ref _announceRequested, 1);
+        _port.Wakeup();
+    }
+
+    /// <summary>Asks the thread to send an ARP request for every server the neighbour table watches.</summary>
+    public void RequestResolution()
+    {
+        Volatile.Write(ref _resolveRequested, 1);
+        _port.Wakeup();
+    }
+
+    /// <summary>Stops the thread and waits for it (bounded); the port is left open for the caller to dispose.</summary>
+    public bool Stop(TimeSpan wait)
+    {
+        _stopping = true;
+        _port.Wakeup();
+        return _thread is null || _thread.Join(wait);
+    }
+
+    private void Run()
+    {
+        try
+        {
+            while (!_stopping)
+            {
+                if (Volatile.Read(ref _announceRequested) != 0 || Volatile.Read(ref _resolveRequested) != 0)
+                {
+                    SendControlFrames();
+                }
+
+                int count = _port.Receive(_batch, ReceiveTimeoutMilliseconds);
+                if (count == 0)
+                {
+                    continue;
+                }
+
+                ProcessBatch(count);
+                _port.Flush();
+            }
+        }
+        catch (ObjectDisposedException) when (_stopping)
+        {
+            // Disposed while stopping: a clean end.
+        }
+        catch (Exception e)
+        {
+            Failure = e;
+            Failed?.Invoke(this, e);
+        }
+    }
+
+    private void ProcessBatch(int count)
+    {
+        long now = (long)(Stopwatch.GetTimestamp() * _nanosecondsPerTick);
+        var batch = _batch;
+        var engine = _engine;
+        var port = _port;
+        var verdicts = _verdicts;
+        for (int i = 0; i < count; i++)
+        {
+            if (batch.IsTruncated(i))
+            {
+                _truncated++;
+                continue;
+            }
+
+            Span<byte> frame = batch[i];
+            var verdict = engine.Process(frame, now, out _);
+            verdicts[(int)verdict]++;
+            switch (verdict)
+            {
+                case ForwardVerdict.Forwarded:
+                    port.TrySend(frame);
+                    break;
+                case ForwardVerdict.NotOurs:
+                    ObserveArp(frame);
+                    break;
+                case ForwardVerdict.ArpRequestForVip:
+                    ObserveArp(frame);
+                    Answer(verdict, frame);
+                    break;
+                case ForwardVerdict.EchoRequestForVip:
+                case ForwardVerdict.NeighborSolicitationForVip:
+                    Answer(verdict, frame);
+                    break;
+            }
+        }
+    }
+
+    private void ObserveArp(ReadOnlySpan<byte> frame)
+    {
+        if (VipResponder.TryReadArpSender(frame, out var senderIp, out var senderMac))
+        {
+            _neighbours.Observe(senderIp, senderMac);
+        }
+    }
+
+    private void Answer(ForwardVerdict verdict, ReadOnlySpan<byte> request)
+    {
+        if (VipResponder.TryAnswer(verdict, request, _ownVips, _ourMac, _reply, out int length) && _port.TrySend(_reply.AsSpan(0, length)))
+        {
+            _answered++;
+        }
+    }
+
+    private void SendControlFrames()
+    {
+        if (Interlocked.Exchange(ref _announceRequested, 0) != 0)
+        {
+            foreach (var vip in _ipv4Vips)
+            {
+                if (VipResponder.TryComposeGratuitousArp(_reply, vip, _ourMac, out int length) && _port.TrySend(_reply.AsSpan(0, length)))
+                {
+                    _controlFramesSent++;
+                }
+            }
+        }
+
+        if (Interlocked.Exchange(ref _resolveRequested, 0) != 0)
+        {
+            foreach (var target in _neighbours.ArpTargets)
+            {
+                if (VipResponder.TryComposeArpRequest(_reply, target, _arpSenderIp, _ourMac, out int length) && _port.TrySend(_reply.AsSpan(0, length)))
+                {
+                    _controlFramesSent++;
+                }
+            }
+        }
+
+        _port.Flush();
+    }
+}

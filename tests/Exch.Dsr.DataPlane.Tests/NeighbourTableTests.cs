@@ -1,0 +1,75 @@
+using Exch.Dsr.Engine.Frames;
+
+namespace Exch.Dsr.DataPlane.Tests;
+
+public sealed class NeighbourTableTests
+{
+    private static readonly MacAddress Cas1Mac = MacAddress.Parse("02:00:00:00:00:11");
+    private static readonly MacAddress Cas1NewMac = MacAddress.Parse("02:00:00:00:01:11");
+
+    [Test]
+    public void A_configured_mac_is_known_at_once_and_an_auto_one_only_after_arp()
+    {
+        var table = new NeighbourTable([TestConfigs.Server("CAS1", "10.0.0.11"), TestConfigs.Server("CAS2", "10.0.0.12", "02:00:00:00:00:12")]);
+
+        Assert.That(table.MacOf(0), Is.Null);
+        Assert.That(table.MacOf(1), Is.EqualTo(MacAddress.Parse("02:00:00:00:00:12")));
+        Assert.That(table.ArpTargets.ToArray(), Is.EqualTo(new[] { IpAddress128.Parse("10.0.0.11") }), "only auto servers are asked");
+    }
+
+    [Test]
+    public void An_observed_mac_is_adopted_once_and_a_changed_one_reports_the_previous()
+    {
+        var table = new NeighbourTable([TestConfigs.Server("CAS1", "10.0.0.11")]);
+
+        Assert.That(table.Observe(IpAddress128.Parse("10.0.0.11"), Cas1Mac), Is.True);
+        var first = table.AdoptObserved();
+        var again = table.AdoptObserved();
+        table.Observe(IpAddress128.Parse("10.0.0.11"), Cas1NewMac);
+        var moved = table.AdoptObserved();
+
+        Assert.That(first, Is.EqualTo(new[] { new NeighbourChange("CAS1", System.Net.IPAddress.Parse("10.0.0.11"), null, Cas1Mac) }));
+        Assert.That(again, Is.Empty, "nothing new");
+        Assert.That(moved.Single().Previous, Is.EqualTo(Cas1Mac));
+        Assert.That(moved.Single().Current, Is.EqualTo(Cas1NewMac));
+        Assert.That(table.MacOf(0), Is.EqualTo(Cas1NewMac));
+    }
+
+    [Test]
+    public void Strangers_broadcast_and_zero_macs_are_ignored()
+    {
+        var table = new NeighbourTable([TestConfigs.Server("CAS1", "10.0.0.11")]);
+
+        Assert.That(table.Observe(IpAddress128.Parse("10.0.0.99"), Cas1Mac), Is.False, "not a server");
+        Assert.That(table.Observe(IpAddress128.Parse("10.0.0.11"), MacAddress.Broadcast), Is.False);
+        Assert.That(table.Observe(IpAddress128.Parse("10.0.0.11"), MacAddress.Zero), Is.False);
+        Assert.That(table.AdoptObserved(), Is.Empty);
+        Assert.That(table.MacOf(0), Is.Null);
+    }
+
+    [Test]
+    public void An_ipv6_server_set_to_auto_is_not_resolvable_and_never_asked_for()
+    {
+        var table = new NeighbourTable([TestConfigs.Server("CAS6", "2001:db8::11"), TestConfigs.Server("CAS1", "10.0.0.11")]);
+
+        Assert.That(table.IsResolvable(0), Is.False);
+        Assert.That(table.IsResolvable(1), Is.True);
+        Assert.That(table.ArpTargets.Length, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void Observing_allocates_nothing()
+    {
+        var table = new NeighbourTable([TestConfigs.Server("CAS1", "10.0.0.11"), TestConfigs.Server("CAS2", "10.0.0.12")]);
+        var address = IpAddress128.Parse("10.0.0.12");
+        table.Observe(address, Cas1Mac);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            table.Observe(address, Cas1Mac);
+        }
+
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+    }
+}
