@@ -15,6 +15,20 @@ public static class ExchDsrConfigLoader
         return Load(new ConfigurationBuilder().AddTomlFile(path), overrides);
     }
 
+    /// <summary>The prefix of environment variables that override the file, e.g. <c>EXCHDSR_service__0__scheduler=mh</c>.</summary>
+    public const string EnvironmentPrefix = "EXCHDSR_";
+
+    /// <summary>
+    /// Loads <paramref name="path"/> with the <see cref="EnvironmentPrefix"/> environment variables on top: what every
+    /// command that reads a configuration file sees, so check-config shows what run will do. A wrong value that came
+    /// from the environment is reported as coming from there.
+    /// </summary>
+    public static ConfigLoadResult LoadWithEnvironment(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return Load(new ConfigurationBuilder().AddTomlFile(path).AddEnvironmentVariables(EnvironmentPrefix), overrides: null);
+    }
+
     /// <summary>Loads a document held in memory (the shipped configuration embedded in the executable).</summary>
     public static ConfigLoadResult LoadFromText(string toml, string displayName, IEnumerable<KeyValuePair<string, string?>>? overrides = null)
     {

@@ -48,6 +48,28 @@ public sealed class CheckConfigCommandTests
     }
 
     [Test]
+    public async Task Environment_variable_overrides_the_file_and_a_bad_one_is_reported_as_coming_from_there()
+    {
+        var overridden = await ExchDsrProcess.RunAsync(
+            ["check-config", "config/exch-dsr.toml"],
+            workingDirectory: ExchDsrProcess.RepositoryRoot(),
+            environment: new Dictionary<string, string?> { ["EXCHDSR_service__3__scheduler"] = "mh" });
+
+        Assert.That(overridden.ExitCode, Is.Zero, overridden.ToString());
+        Assert.That(overridden.StandardOutput, Does.Contain("Service smtp: 192.0.2.10 tcp port 25"));
+        Assert.That(overridden.StandardOutput, Does.Contain("mh (Maglev"));
+        Assert.That(overridden.StandardOutput, Does.Not.Contain("lc (least connections)"), "smtp's lc was replaced");
+
+        var bad = await ExchDsrProcess.RunAsync(
+            ["check-config", "config/exch-dsr.toml"],
+            workingDirectory: ExchDsrProcess.RepositoryRoot(),
+            environment: new Dictionary<string, string?> { ["EXCHDSR_service__3__scheduler"] = "rrr" });
+
+        Assert.That(bad.ExitCode, Is.EqualTo(2), bad.ToString());
+        Assert.That(bad.StandardError, Does.Contain("EXCHDSR_service__3__scheduler").And.Contain("scheduler 'rrr' is not one of rr, wrr, lc, wlc, sh, mh"));
+    }
+
+    [Test]
     public async Task Broken_file_lists_every_error_with_its_position_and_exits_2()
     {
         var path = Path.Combine(_directory, "broken.toml");

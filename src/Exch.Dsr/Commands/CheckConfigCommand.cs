@@ -33,7 +33,7 @@ internal static class CheckConfigCommand
             return ExitCodes.Usage;
         }
 
-        var result = ExchDsrConfigLoader.Load(shown);
+        var result = ExchDsrConfigLoader.LoadWithEnvironment(shown);
         if (!result.Succeeded)
         {
             foreach (var error in result.Errors)

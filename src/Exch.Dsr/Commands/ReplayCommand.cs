@@ -65,7 +65,7 @@ internal static class ReplayCommand
             return Usage($"input '{inputFile}' does not exist");
         }
 
-        var loaded = ExchDsrConfigLoader.Load(configFile.FullName);
+        var loaded = ExchDsrConfigLoader.LoadWithEnvironment(configFile.FullName);
         if (!loaded.Succeeded)
         {
             foreach (var error in loaded.Errors)

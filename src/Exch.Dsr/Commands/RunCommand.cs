@@ -64,7 +64,7 @@ internal static class RunCommand
             return ExitCodes.Usage;
         }
 
-        var loaded = ExchDsrConfigLoader.Load(shown);
+        var loaded = ExchDsrConfigLoader.LoadWithEnvironment(shown);
         if (!loaded.Succeeded)
         {
             foreach (var error in loaded.Errors)
