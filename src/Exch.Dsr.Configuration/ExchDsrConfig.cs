@@ -29,7 +29,11 @@ public sealed record ApplianceConfig
     /// <summary>The data NIC: it receives VIP traffic and re-injects the rewritten frames.</summary>
     public string Interface { get; init; } = DefaultInterface;
 
-    public CaptureBackend Backend { get; init; } = CaptureBackend.Ring;
+    /// <summary>
+    /// pcap by default: it wakes once per frame, so a request waits microseconds, where the ring's block timeout holds
+    /// light request/response traffic for up to a millisecond (measured in the lab; see native-notes/capture-interop.md).
+    /// </summary>
+    public CaptureBackend Backend { get; init; } = CaptureBackend.Pcap;
 
     /// <summary>
     /// True when the VIPs are not configured on the host: the forwarder itself answers ARP/NDP and ICMP echo for them

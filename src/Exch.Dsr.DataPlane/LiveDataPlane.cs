@@ -117,7 +117,8 @@ public sealed class LiveDataPlane : IDisposable
             }
         }
 
-        if (config.Appliance.Threads != 1)
+        // 0 asks the data plane to choose, and one thread is its choice today; only an explicit larger number is refused.
+        if (config.Appliance.Threads > 1)
         {
             DataPlaneLog.SingleThreadOnly(logger, config.Appliance.Threads);
         }

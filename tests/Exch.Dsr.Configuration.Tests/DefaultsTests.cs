@@ -22,7 +22,7 @@ public sealed class DefaultsTests
 
         Assert.That(config.Appliance, Is.EqualTo(new ApplianceConfig()));
         Assert.That(config.Appliance.Interface, Is.EqualTo("eth0"));
-        Assert.That(config.Appliance.Backend, Is.EqualTo(CaptureBackend.Ring));
+        Assert.That(config.Appliance.Backend, Is.EqualTo(CaptureBackend.Pcap));
         Assert.That(config.Appliance.OwnVips, Is.False);
         Assert.That(config.Appliance.Mac, Is.Null);
         Assert.That(config.Appliance.Threads, Is.Zero);
