@@ -1,0 +1,44 @@
+using Exch.Dsr.Health.Probes;
+using Microsoft.Extensions.Logging;
+
+namespace Exch.Dsr.Health;
+
+public sealed partial class HealthMonitor
+{
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "{Service}/{Server} DOWN: {Reason}")]
+        public static partial void ServerDown(ILogger logger, string service, string server, string reason);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Service}/{Server} UP: {Reason}")]
+        public static partial void ServerUp(ILogger logger, string service, string server, string reason);
+
+        [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "{Service}/{Server} probe {Healthy}: {Detail}")]
+        public static partial void Probed(ILogger logger, string service, string server, bool healthy, string detail);
+
+        [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "{Service}/{Server} probe failed unexpectedly")]
+        public static partial void ProbeCrashed(ILogger logger, string service, string server, Exception exception);
+
+        [LoggerMessage(EventId = 5, Level = LogLevel.Warning,
+            Message = "{Service}: dsr-probe is not honoured yet; probing each server's own address instead of the VIP")]
+        public static partial void DsrProbeNotHonoured(ILogger logger, string service);
+
+        [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "{Service}/{Server} change observer failed")]
+        public static partial void ObserverFailed(ILogger logger, string service, string server, Exception exception);
+
+        public static void Changed(ILogger logger, HealthChange change)
+        {
+            if (change.Current == HealthState.Down)
+            {
+                ServerDown(logger, change.Service, change.Server, change.Reason);
+            }
+            else
+            {
+                ServerUp(logger, change.Service, change.Server, change.Reason);
+            }
+        }
+
+        public static void Probed(ILogger logger, string service, string server, ProbeResult result) =>
+            Probed(logger, service, server, result.Healthy, result.Detail);
+    }
+}

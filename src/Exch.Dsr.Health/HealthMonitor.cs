@@ -1,0 +1,187 @@
+using System.Collections.Immutable;
+using Exch.Dsr.Configuration;
+using Exch.Dsr.Health.Probes;
+using Microsoft.Extensions.Logging;
+
+namespace Exch.Dsr.Health;
+
+/// <summary>
+/// Probes every member (and sorry server) of every service that has a check, one async loop per target on the
+/// injected <see cref="TimeProvider"/>, and keeps an immutable <see cref="Snapshot"/> that the control side reads to
+/// rebuild the routing snapshot. Loops hold no thread while waiting; starts are staggered across the interval so
+/// targets do not fire together.
+/// </summary>
+public sealed partial class HealthMonitor : IAsyncDisposable
+{
+    private readonly IReadOnlyList<Target> _targets;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly Action<HealthChange>? _onChange;
+    private readonly Lock _writeLock = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private HealthSnapshot _snapshot;
+    private Task[] _loops = [];
+    private int _started;
+
+    /// <param name="onChange">
+    /// Called once per state flip, from the probing loop, after the snapshot already shows it; it must not block.
+    /// </param>
+    /// <param name="probeFactory">Builds each service's probe; <see cref="HealthProbes.Create"/> unless replaced (tests).</param>
+    public HealthMonitor(
+        ExchDsrConfig config,
+        TimeProvider timeProvider,
+        ILogger<HealthMonitor> logger,
+        Action<HealthChange>? onChange = null,
+        Func<HealthCheckConfig, IHealthProbe>? probeFactory = null)
+    {
+        _timeProvider = timeProvider;
+        _logger = logger;
+        _onChange = onChange;
+        probeFactory ??= HealthProbes.Create;
+
+        var targets = new List<Target>();
+        var services = ImmutableDictionary.CreateBuilder<string, ImmutableDictionary<string, ServerHealth>>();
+        foreach (var service in config.Services.Where(s => s.Check.Kind != HealthCheckKind.None))
+        {
+            if (service.Check.DsrProbe)
+            {
+                Log.DsrProbeNotHonoured(_logger, service.Name);
+            }
+
+            var probe = probeFactory(service.Check);
+            var description = HealthProbes.Describe(service.Check);
+            var servers = service.Members.Select(m => m.Server).ToList();
+            if (service.SorryServer is { } sorry)
+            {
+                servers.Add(sorry);
+            }
+
+            foreach (var server in servers)
+            {
+                targets.Add(new Target(service.Name, server.Name, service.Check, description, probe,
+                    new ProbeTarget(server.Address, service.Check.Port, service.Vip)));
+            }
+
+            services[service.Name] = servers.ToImmutableDictionary(s => s.Name, _ => ServerHealth.Initial);
+        }
+
+        _targets = targets;
+        _snapshot = new HealthSnapshot(services.ToImmutable());
+    }
+
+    /// <summary>The latest health of every monitored server; a new object after each probe, never mutated.</summary>
+    public HealthSnapshot Snapshot => Volatile.Read(ref _snapshot);
+
+    public void Start()
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            throw new InvalidOperationException("the monitor has already started");
+        }
+
+        _loops = _targets
+            .Select((target, i) => RunAsync(target, target.Check.Interval * i / _targets.Count, _stopping.Token))
+            .ToArray();
+    }
+
+    /// <summary>Cancels every loop, including probes in flight, and waits for them to end.</summary>
+    public async Task StopAsync()
+    {
+        // IsCancellationRequested stays readable after disposal, so stopping twice (or after disposal) is harmless.
+        if (!_stopping.IsCancellationRequested)
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_loops).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private async Task RunAsync(Target target, TimeSpan firstDelay, CancellationToken cancellationToken)
+    {
+        // Yield at once so Start never runs a probe on the caller's thread.
+        await Task.Yield();
+        try
+        {
+            await Task.Delay(firstDelay, _timeProvider, cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                var started = _timeProvider.GetTimestamp();
+                var result = await ProbeAsync(target, cancellationToken).ConfigureAwait(false);
+                Record(target, result);
+
+                // Interval is from probe start to probe start, as HAProxy's inter; a slow probe shortens the wait.
+                var wait = target.Check.Interval - _timeProvider.GetElapsedTime(started);
+                await Task.Delay(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, _timeProvider, cancellationToken)
+                    .ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    private async ValueTask<ProbeResult> ProbeAsync(Target target, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await target.Probe.ProbeAsync(target.ProbeTarget, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // A probe bug must not end the loop and freeze the server's state; it counts as a failure.
+            Log.ProbeCrashed(_logger, target.Service, target.Server, ex);
+            return new ProbeResult(false, $"probe error: {ex.GetType().Name}");
+        }
+    }
+
+    private void Record(Target target, ProbeResult result)
+    {
+        Log.Probed(_logger, target.Service, target.Server, result);
+        HealthChange? change = null;
+
+        // Loops of different targets record concurrently; the lock only orders writers, readers never take it.
+        lock (_writeLock)
+        {
+            var snapshot = _snapshot;
+            var servers = snapshot.Table[target.Service];
+            var current = servers[target.Server];
+            var next = HealthPolicy.Apply(current, result, target.Check.Rise, target.Check.Fall,
+                _timeProvider.GetUtcNow(), out var changed);
+            var newServices = snapshot.Table.SetItem(target.Service, servers.SetItem(target.Server, next));
+            Volatile.Write(ref _snapshot, new HealthSnapshot(newServices));
+            if (changed)
+            {
+                change = new HealthChange(target.Service, target.Server, current.State, next.State,
+                    $"{target.Description}: {result.Detail} ({Count(current, next, target.Check)})");
+            }
+        }
+
+        if (change is not null)
+        {
+            Log.Changed(_logger, change);
+            try
+            {
+                _onChange?.Invoke(change);
+            }
+            catch (Exception ex)
+            {
+                Log.ObserverFailed(_logger, target.Service, target.Server, ex);
+            }
+        }
+    }
+
+    private static string Count(ServerHealth previous, ServerHealth next, HealthCheckConfig check) =>
+        previous.State == HealthState.Unknown ? "first probe"
+        : next.State == HealthState.Down ? $"{next.ConsecutiveFailures} of {check.Fall}"
+        : $"{next.ConsecutiveSuccesses} of {check.Rise}";
+
+    private sealed record Target(
+        string Service, string Server, HealthCheckConfig Check, string Description, IHealthProbe Probe, ProbeTarget ProbeTarget);
+}
