@@ -23,18 +23,18 @@ public class SchedulerBenchmarks
     private int[] _inactive = [];
     private SchedulerCursor _cursor;
 
-    [Params(
-        SchedulerKind.RoundRobin,
-        SchedulerKind.WeightedRoundRobin,
-        SchedulerKind.LeastConnection,
-        SchedulerKind.WeightedLeastConnection,
-        SchedulerKind.SourceHash,
-        SchedulerKind.Maglev)]
-    public SchedulerKind Kind { get; set; }
+    /// <summary>The LVS name, as in the configuration.</summary>
+    [Params("rr", "wrr", "lc", "wlc", "sh", "mh")]
+    public string Scheduler { get; set; } = "rr";
 
     [GlobalSetup]
     public void Setup()
     {
+        if (!Schedulers.TryParse(Scheduler, out var kind))
+        {
+            throw new InvalidOperationException($"unknown scheduler '{Scheduler}'");
+        }
+
         var servers = Enumerable.Range(1, Members)
             .Select(i => new RealServer($"CAS{i}", IPAddress.Parse($"192.0.2.{10 + i}"), MacAddress.FromUInt64(0x02_00_00_00_10_00UL + (ulong)i)))
             .ToArray();
@@ -43,7 +43,7 @@ public class SchedulerBenchmarks
             Name = "owa-https",
             Vip = IPAddress.Parse("192.0.2.10"),
             Ports = [443],
-            Scheduler = Kind,
+            Scheduler = kind,
             Members = [.. servers.Select((s, i) => new ServiceMember(s.Name, 1 + (i % 4)))],
         };
         var snapshot = new RoutingSnapshotBuilder().Build(servers, [service]);
@@ -70,7 +70,7 @@ public class SchedulerBenchmarks
             var server = _service.Scheduler.Select(_service, new SchedulingInput(_clients[i], _active, _inactive), ref cursor);
             if (!_service.Candidates.Contains(server))
             {
-                throw new InvalidOperationException($"{Kind}: pick {i} returned server id {server}, not a candidate");
+                throw new InvalidOperationException($"{Scheduler}: pick {i} returned server id {server}, not a candidate");
             }
         }
     }

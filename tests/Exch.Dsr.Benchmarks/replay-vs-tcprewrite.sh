@@ -3,17 +3,17 @@
 # and persistence tables, scheduling, MAC rewrite) next to `tcprewrite` (which only rewrites the MACs) on the same
 # synthetic capture, in the same run. Prints frames per second for both and the ratio.
 #
-#   tests/Exch.Dsr.Benchmarks/replay-vs-tcprewrite.sh [FRAMES]     (default 5,000,000)
+#   [RUNS=5] [TMPDIR=/tmp] tests/Exch.Dsr.Benchmarks/replay-vs-tcprewrite.sh [FRAMES]     (default 5,000,000)
 #
 # Needs: the .NET SDK, tcprewrite (Debian: apt-get install -y tcpreplay). Writes ~3 x 116 B x FRAMES to a temporary
 # directory under ${TMPDIR:-/tmp} (about 1.8 GB for 5M frames), removed on exit.
 # Method: each tool runs once to warm up the page cache (and to validate: every frame must be forwarded), then
-# three timed runs each, alternating; the best wall time counts. exch-dsr's wall time includes the dotnet host's
+# RUNS (default 5) timed runs each, alternating; the best wall time counts. exch-dsr's wall time includes the dotnet host's
 # start-up and JIT, as any replay's does.
 set -euo pipefail
 
 FRAMES=${1:-5000000}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 
@@ -97,6 +97,7 @@ ratio=$(echo "scale=2; $exch_fps / $tcprewrite_fps" | bc)
 echo
 echo "frames:              $FRAMES ($(( in_size / FRAMES )) bytes a frame in the file, record headers included)"
 echo "exch-dsr replay:     best ${best_exch} s  = ${exch_fps} frames/s"
+echo "  (exch-dsr's own count of its replay loop, warm-up run, without process start-up: $(grep -Eo '[0-9,]+ frames/s' "$work/exch.log" | head -1))"
 echo "tcprewrite:          best ${best_tcprewrite} s  = ${tcprewrite_fps} frames/s"
 echo "ratio (exch-dsr / tcprewrite): ${ratio}x"
 echo "machine: $(nproc) vCPU, $(uptime | sed 's/.*load average/load average/'), $(date -u '+%Y-%m-%d %H:%M UTC')"
