@@ -7,6 +7,7 @@ using Exch.Dsr.Capture.Ports;
 using Exch.Dsr.Configuration;
 using Exch.Dsr.Engine.Forwarding;
 using Exch.Dsr.Engine.Frames;
+using Exch.Dsr.Health;
 using Microsoft.Extensions.Logging;
 
 namespace Exch.Dsr.DataPlane;
@@ -42,13 +43,17 @@ public sealed record DataPlaneStatus(long Forwarded, long Dropped, long Answered
 
 /// <summary>
 /// The live data plane: start-up checks, the capture port, one forwarding thread with its engine, and the neighbour
-/// resolver that keeps <c>mac = "auto"</c> servers' MACs current and publishes a new snapshot when one changes.
+/// resolver that keeps <c>mac = "auto"</c> servers' MACs current and publishes a new snapshot when one changes, and
+/// the <see cref="HealthMonitor"/> whose every <see cref="HealthChange"/> has that same thread publish a new snapshot
+/// with the member Down (or back up) in that service.
 /// </summary>
 /// <remarks>
 /// Threads: the forwarding thread owns the port's receive and send side; the resolver thread owns the neighbour
 /// table's adopted view and the snapshot builder, and talks to the forwarding thread only through
-/// <see cref="ForwardingEngine.Publish"/> (one volatile reference) and the worker's request flags.
-/// <see cref="Stop"/> may be called from any thread, once.
+/// <see cref="ForwardingEngine.Publish"/> (one volatile reference) and the worker's request flags. The health monitor's
+/// probing loops never build or publish: a change only sets a flag and wakes the resolver thread, which stays the one
+/// publisher, off the packet path. The monitor starts after the port is open and is stopped (and awaited) before the
+/// port closes. <see cref="Stop"/> may be called from any thread, once.
 /// </remarks>
 public sealed class LiveDataPlane : IDisposable
 {
@@ -61,7 +66,10 @@ public sealed class LiveDataPlane : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource<Exception> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _excluded = new(StringComparer.Ordinal);
+    private readonly AutoResetEvent _healthChanged = new(initialState: false);
+    private HealthMonitor? _health;
     private Thread? _resolver;
+    private int _healthDirty;
     private int _stopped;
 
     private LiveDataPlane(ExchDsrConfig config, DataPlaneOptions options, ILogger logger, IFramePort port, MacAddress ourMac, IpAddress128 arpSender)
@@ -150,7 +158,7 @@ public sealed class LiveDataPlane : IDisposable
         var plane = new LiveDataPlane(config, options, logger, port, ourMac, ArpSenderAddress(name));
         try
         {
-            plane.Run();
+            plane.Run(loggers);
         }
         catch (InvalidOperationException e)
         {
@@ -214,6 +222,13 @@ public sealed class LiveDataPlane : IDisposable
         }
 
         _stop.Cancel();
+
+        // Probes are cancelled with the loops, so this wait is short; the port stays open until they have ended.
+        if (_health is { } health && health.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5)))
+        {
+            _health = null;
+        }
+
         _resolver?.Join(TimeSpan.FromSeconds(5));
         _worker.Stop(TimeSpan.FromSeconds(5));
         _worker.Port.Dispose();
@@ -224,6 +239,10 @@ public sealed class LiveDataPlane : IDisposable
     {
         Stop();
         _stop.Dispose();
+        if (_health is null)
+        {
+            _healthChanged.Dispose();
+        }
     }
 
     private static IFramePort OpenPort(ExchDsrConfig config, ILogger logger)
@@ -266,10 +285,12 @@ public sealed class LiveDataPlane : IDisposable
         }
     }
 
-    private void Run()
+    private void Run(ILoggerFactory loggers)
     {
         PublishSnapshot(first: true);
         _worker.Start("exch-dsr-forward");
+        _health = new HealthMonitor(_config, TimeProvider.System, loggers.CreateLogger<HealthMonitor>(), OnHealthChange);
+        _health.Start();
         DataPlaneLog.Started(_logger, _config.Appliance.Interface, _config.Appliance.Backend.ToString().ToLowerInvariant(), MacAddress.ToString(), _config.Services.Count, _config.Servers.Count, _config.Appliance.OwnVips);
         if (_config.Appliance.OwnVips)
         {
@@ -301,13 +322,14 @@ public sealed class LiveDataPlane : IDisposable
                     nextRequest = now + (_excluded.Count > 0 ? _options.UnresolvedRetry : _options.NeighbourRefresh);
                 }
 
-                if (token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(100)))
+                if (WaitHandle.WaitAny([token.WaitHandle, _healthChanged], TimeSpan.FromMilliseconds(100)) == 0)
                 {
                     break;
                 }
 
+                bool healthChanged = Interlocked.Exchange(ref _healthDirty, 0) != 0;
                 var changes = _neighbours.AdoptObserved();
-                if (changes.Count > 0)
+                if (changes.Count > 0 || healthChanged)
                 {
                     foreach (var change in changes)
                     {
@@ -328,9 +350,17 @@ public sealed class LiveDataPlane : IDisposable
         }
     }
 
+    /// <summary>From a probing loop: must not block, so it only marks the snapshot stale and wakes the resolver thread.</summary>
+    private void OnHealthChange(HealthChange change)
+    {
+        Volatile.Write(ref _healthDirty, 1);
+        _healthChanged.Set();
+    }
+
     private void PublishSnapshot(bool first)
     {
-        var snapshot = _snapshots.Build(out var excluded);
+        // The monitor's snapshot already shows the change that woke us (it is swapped in before the callback).
+        var snapshot = _snapshots.Build(_health?.Snapshot, out var excluded);
         _worker.Engine.Publish(snapshot);
         DataPlaneLog.SnapshotPublished(_logger, _config.Servers.Count - excluded.Count, _config.Servers.Count);
         var now = excluded.ToHashSet(StringComparer.Ordinal);

@@ -1,5 +1,6 @@
 using Exch.Dsr.Configuration;
 using Exch.Dsr.Engine.Routing;
+using Exch.Dsr.Health;
 using Exch.Dsr.LabBench;
 
 namespace Exch.Dsr.DataPlane;
@@ -30,7 +31,16 @@ public sealed class LiveRoutingSnapshots
     }
 
     /// <summary>A snapshot with every server whose MAC is known; <paramref name="excluded"/> names the others.</summary>
-    public RoutingSnapshot Build(out IReadOnlyList<string> excluded)
+    public RoutingSnapshot Build(out IReadOnlyList<string> excluded) => Build(null, out excluded);
+
+    /// <summary>
+    /// As <see cref="Build(out IReadOnlyList{string})"/>, with each member that <paramref name="health"/> shows Down in
+    /// a service published as <see cref="ServerState.Down"/> in that service only (checks run per service: a CAS can
+    /// fail its OWA check while RPC answers). Unknown counts as up: the <see cref="HealthPolicy"/> lets the first probe
+    /// decide either way, so Unknown lasts at most one interval, and treating it as down would black-hole every
+    /// service for that interval at start-up. Services without a check are absent from the snapshot: always up.
+    /// </summary>
+    public RoutingSnapshot Build(HealthSnapshot? health, out IReadOnlyList<string> excluded)
     {
         var servers = new List<RealServer>(_config.Servers.Count);
         var missing = new List<string>();
@@ -58,7 +68,22 @@ public sealed class LiveRoutingSnapshots
             };
         }).ToList();
 
+        var memberStatus = new Dictionary<MemberKey, ServerStatus>();
+        if (health is not null)
+        {
+            foreach (var (service, members) in health.Services)
+            {
+                foreach (var (server, state) in members)
+                {
+                    if (state.State == HealthState.Down && known.Contains(server))
+                    {
+                        memberStatus[new MemberKey(service, server)] = new ServerStatus(ServerState.Down, null);
+                    }
+                }
+            }
+        }
+
         excluded = missing;
-        return _builder.Build(servers, services, new Dictionary<string, ServerStatus>(StringComparer.Ordinal));
+        return _builder.Build(servers, services, new Dictionary<string, ServerStatus>(StringComparer.Ordinal), memberStatus);
     }
 }

@@ -114,10 +114,14 @@ internal sealed partial class DsrLab : IDisposable
     /// <param name="fixedMacs">Configure the servers' MACs (read from their namespaces) instead of <c>auto</c>.</param>
     /// <param name="neighbourRefreshSeconds">The resolver's refresh interval.</param>
     /// <param name="withSilentServer">Also configure <see cref="SilentServer"/>, a member at an address nobody holds.</param>
-    public void StartForwarder(string backend, bool fixedMacs = false, double neighbourRefreshSeconds = 2, bool withSilentServer = false)
+    /// <param name="httpsHealthCheck">
+    /// Give owa-https an https check on /owa (every 500 ms, fall = rise = 2) and <c>on-down = "shutdown-sessions"</c>;
+    /// the probes leave the appliance namespace from <see cref="ApplianceAddress"/> to each server's own address.
+    /// </param>
+    public void StartForwarder(string backend, bool fixedMacs = false, double neighbourRefreshSeconds = 2, bool withSilentServer = false, bool httpsHealthCheck = false)
     {
         string config = Path.Combine(_directory, "exch-dsr.toml");
-        File.WriteAllText(config, ConfigText(backend, fixedMacs, withSilentServer));
+        File.WriteAllText(config, ConfigText(backend, fixedMacs, withSilentServer, httpsHealthCheck));
         Forwarder = Shell.Start(
             "exch-dsr",
             "ip",
@@ -136,6 +140,18 @@ internal sealed partial class DsrLab : IDisposable
         if (!Shell.WaitUntil(() => ClientGet($"https://{Vip}/owa", maxSeconds: 2) is not null, TimeSpan.FromSeconds(15)))
         {
             throw new InvalidOperationException($"the VIP did not answer through exch-dsr within 15 s; it said:\n{Forwarder.Output}");
+        }
+    }
+
+    /// <summary>Stops server <paramref name="index"/>'s nginx (SIGTERM to the master, which takes its worker down) and waits until it is gone.</summary>
+    public void StopNginx(int index)
+    {
+        string pidFile = Path.Combine(_directory, $"server{index + 1}", "nginx.pid");
+        int pid = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+        Shell.Must("kill", "-TERM", pid.ToString(CultureInfo.InvariantCulture));
+        if (!Shell.WaitUntil(() => !File.Exists($"/proc/{pid}/cmdline") || File.ReadAllText($"/proc/{pid}/cmdline").Length == 0, TimeSpan.FromSeconds(5)))
+        {
+            throw new InvalidOperationException($"{Servers[index].Name}'s nginx (pid {pid}) did not stop within 5 s");
         }
     }
 
@@ -320,13 +336,15 @@ internal sealed partial class DsrLab : IDisposable
         }
     }
 
-    private string ConfigText(string backend, bool fixedMacs, bool withSilentServer)
+    private string ConfigText(string backend, bool fixedMacs, bool withSilentServer, bool httpsHealthCheck)
     {
         // rr in every service: without persistence it would alternate servers on every new connection, so a client
         // that keeps one server across 135/7575/7576, or across its https connections, shows persistence at work;
-        // different clients still spread. Health checks are off: the lab tests forwarding, not probing.
+        // different clients still spread. Health checks are off unless asked for: the lab tests forwarding, not probing.
         string Mac(int i) => fixedMacs ? $"\"{ServerMac(i)}\"" : "\"auto\"";
-        string Service(string name, string ports) => $"""
+        const string NoCheck = "[service.check]\nkind = \"none\"";
+        const string HttpsCheck = "on-down = \"shutdown-sessions\"\n[service.check]\nkind = \"https\"\npath = \"/owa\"\nexpect = \"utlook\"\ninterval = \"500ms\"\ntimeout = \"400ms\"\nrise = 2\nfall = 2";
+        string Service(string name, string ports, string check = NoCheck) => $"""
             [[service]]
             name = "{name}"
             vip = "{Vip}"
@@ -334,8 +352,7 @@ internal sealed partial class DsrLab : IDisposable
             scheduler = "rr"
             persistence = "300s"
             persistence-netmask = "255.255.255.255"
-            [service.check]
-            kind = "none"
+            {check}
 
             """;
         return $"""
@@ -361,7 +378,7 @@ internal sealed partial class DsrLab : IDisposable
 
             {(withSilentServer ? $"[[server]]\nname = \"{SilentServer.Name}\"\naddress = \"{SilentServer.Address}\"\nmac = \"auto\"\n" : string.Empty)}
             {Service("outlook-rpc", "135, 7575, 7576")}
-            {Service("owa-https", "443")}
+            {Service("owa-https", "443", httpsHealthCheck ? HttpsCheck : NoCheck)}
             {Service("http", "80")}
             """;
     }
