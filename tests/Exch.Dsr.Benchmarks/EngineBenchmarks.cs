@@ -89,21 +89,7 @@ public class KnownClientBenchmarks
     [Benchmark(OperationsPerInvoke = Batch, Description = "known client (ACK)")]
     public int KnownClient()
     {
-        var engine = _engine;
-        var frames = _frames;
-        var now = _nowNs;
-        var cursor = _cursor;
-        var forwarded = 0;
-        for (var i = 0; i < Batch; i++)
-        {
-            now += FrameIntervalNs;
-            forwarded += engine.Process(frames.Frame(cursor), now, out _) == ForwardVerdict.Forwarded ? 1 : 0;
-            frames.Restore(cursor);
-            cursor = cursor + 1 == frames.Count ? 0 : cursor + 1;
-        }
-
-        _nowNs = now;
-        _cursor = cursor;
+        var forwarded = _frames.Process(_engine, Batch, FrameIntervalNs, ref _nowNs, ref _cursor);
         _timedFrames += Batch;
         return forwarded;
     }
@@ -202,21 +188,7 @@ public class NewClientBenchmarks
     [Benchmark(OperationsPerInvoke = Batch, Description = "new client (SYN, 1M in tables)")]
     public int NewClient()
     {
-        var engine = _engine;
-        var frames = _frames;
-        var now = _nowNs;
-        var cursor = _cursor;
-        var forwarded = 0;
-        for (var i = 0; i < Batch; i++)
-        {
-            now += FrameIntervalNs;
-            forwarded += engine.Process(frames.Frame(cursor), now, out _) == ForwardVerdict.Forwarded ? 1 : 0;
-            frames.Restore(cursor);
-            cursor = cursor + 1 == frames.Count ? 0 : cursor + 1;
-        }
-
-        _nowNs = now;
-        _cursor = cursor;
+        var forwarded = _frames.Process(_engine, Batch, FrameIntervalNs, ref _nowNs, ref _cursor);
         _timedFrames += Batch;
         return forwarded;
     }

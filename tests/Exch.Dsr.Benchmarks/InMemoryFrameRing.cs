@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Exch.Dsr.Engine.Forwarding;
 using Exch.Dsr.Engine.Frames;
 
 namespace Exch.Dsr.Benchmarks;
@@ -73,5 +74,28 @@ internal sealed class InMemoryFrameRing
         }
 
         _lengths[index] = (byte)written;
+    }
+
+    /// <summary>
+    /// The timed loop of every engine benchmark: <paramref name="count"/> frames from <paramref name="cursor"/> on,
+    /// <paramref name="intervalNs"/> apart, each put back after the engine rewrote its MACs (else the loop guard
+    /// would drop it the next time round). Returns how many were forwarded.
+    /// </summary>
+    public int Process(ForwardingEngine engine, int count, long intervalNs, ref long nowNs, ref int cursor)
+    {
+        var now = nowNs;
+        var at = cursor;
+        var forwarded = 0;
+        for (var i = 0; i < count; i++)
+        {
+            now += intervalNs;
+            forwarded += engine.Process(Frame(at), now, out _) == ForwardVerdict.Forwarded ? 1 : 0;
+            Restore(at);
+            at = at + 1 == Count ? 0 : at + 1;
+        }
+
+        nowNs = now;
+        cursor = at;
+        return forwarded;
     }
 }
