@@ -192,12 +192,6 @@ public sealed class ForwardingEngine
 
                 packet = new Packet(v4.Source, v4.Destination, v4.Protocol, v4.IsFragment, v4.HasTransportHeader, v4.MoreFragments, v4.Identification);
                 upper = v4.Payload;
-                if (!ReadTransport(ref packet, upper, isV6: false, out malformed))
-                {
-                    decision = new ForwardDecision(malformed);
-                    return ForwardVerdict.Malformed;
-                }
-
                 break;
             case EtherTypes.IPv6:
                 if (!IPv6View.TryParse(l3, out var v6, out malformed))
@@ -208,15 +202,15 @@ public sealed class ForwardingEngine
 
                 packet = new Packet(v6.Source, v6.Destination, v6.UpperLayerProtocol, v6.IsFragment, v6.HasTransportHeader, v6.MoreFragments, v6.FragmentIdentification);
                 upper = v6.UpperLayer;
-                if (!ReadTransport(ref packet, upper, isV6: true, out malformed))
-                {
-                    decision = new ForwardDecision(malformed);
-                    return ForwardVerdict.Malformed;
-                }
-
                 break;
             default:
                 return ForwardVerdict.NotOurs;
+        }
+
+        if (!ReadTransport(ref packet, upper, isV6: eth.EtherType == EtherTypes.IPv6, out malformed))
+        {
+            decision = new ForwardDecision(malformed);
+            return ForwardVerdict.Malformed;
         }
 
         switch (packet.Protocol)
