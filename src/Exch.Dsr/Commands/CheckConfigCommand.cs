@@ -19,33 +19,12 @@ internal static class CheckConfigCommand
 
     private static int Run(FileInfo file, TextWriter output, TextWriter errors)
     {
-        // The path as typed, so error positions read the way the administrator wrote the command.
-        var shown = file.ToString();
-        if (Directory.Exists(file.FullName))
+        if (!ConfigurationFile.TryLoad(file, errors, "nothing was changed", out var config))
         {
-            errors.WriteLine($"exch-dsr: '{shown}' is a directory; give the configuration file itself, e.g. {Path.Combine(shown, "exch-dsr.toml")}");
             return ExitCodes.Usage;
         }
 
-        if (!file.Exists)
-        {
-            errors.WriteLine($"exch-dsr: configuration file '{shown}' not found (looked for {file.FullName})");
-            return ExitCodes.Usage;
-        }
-
-        var result = ExchDsrConfigLoader.LoadWithEnvironment(shown);
-        if (!result.Succeeded)
-        {
-            foreach (var error in result.Errors)
-            {
-                errors.WriteLine(error);
-            }
-
-            errors.WriteLine($"exch-dsr: {result.Errors.Count} error{(result.Errors.Count == 1 ? string.Empty : "s")} in '{shown}'; nothing was changed");
-            return ExitCodes.Usage;
-        }
-
-        ConfigSummary.Write(output, shown, result.Config!);
+        ConfigSummary.Write(output, file.ToString(), config);
         return ExitCodes.Ok;
     }
 }

@@ -51,28 +51,14 @@ internal static class RunCommand
     private static int Run(FileInfo file, double refreshSeconds, double statusSeconds, bool verbose)
     {
         var errors = Console.Error;
-        string shown = file.ToString();
         if (!(refreshSeconds > 0 && refreshSeconds <= 86400) || !(statusSeconds > 0 && statusSeconds <= 86400))
         {
             errors.WriteLine("exch-dsr: --neighbour-refresh and --status-interval take seconds between 0 and 86400, e.g. 10 or 0.5");
             return ExitCodes.Usage;
         }
 
-        if (!file.Exists)
+        if (!ConfigurationFile.TryLoad(file, errors, "not started", out var config))
         {
-            errors.WriteLine($"exch-dsr: configuration file '{shown}' not found (looked for {file.FullName})");
-            return ExitCodes.Usage;
-        }
-
-        var loaded = ExchDsrConfigLoader.LoadWithEnvironment(shown);
-        if (!loaded.Succeeded)
-        {
-            foreach (var error in loaded.Errors)
-            {
-                errors.WriteLine(error);
-            }
-
-            errors.WriteLine($"exch-dsr: {loaded.Errors.Count} error{(loaded.Errors.Count == 1 ? string.Empty : "s")} in '{shown}'; not started");
             return ExitCodes.Usage;
         }
 
@@ -85,11 +71,11 @@ internal static class RunCommand
         LiveDataPlane plane;
         try
         {
-            plane = LiveDataPlane.Start(loaded.Config!, options, loggers);
+            plane = LiveDataPlane.Start(config, options, loggers);
         }
         catch (DataPlaneStartupException e)
         {
-            WriteStartupFailure(errors, loaded.Config!.Appliance.Interface, e);
+            WriteStartupFailure(errors, config.Appliance.Interface, e);
             return ExitCodes.Failure;
         }
 
