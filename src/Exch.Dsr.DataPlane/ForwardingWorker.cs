@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Exch.Dsr.Capture.Ports;
 using Exch.Dsr.Engine.Forwarding;
@@ -31,6 +32,7 @@ internal sealed class ForwardingWorker
     private readonly byte[] _reply;
     private readonly long[] _verdicts = new long[Enum.GetValues<ForwardVerdict>().Length];
     private readonly double _nanosecondsPerTick = 1e9 / Stopwatch.Frequency;
+    private readonly ConcurrentQueue<IThreadWork> _onThread = new();
     private Thread? _thread;
     private volatile bool _stopping;
     private int _announceRequested;
@@ -90,6 +92,28 @@ internal sealed class ForwardingWorker
         _port.Wakeup();
     }
 
+    /// <summary>
+    /// Runs <paramref name="read"/> on the forwarding thread between two batches (within one receive timeout) and
+    /// returns its result: how the control side reads tables that belong to that thread without a lock. The
+    /// delegate must be short; it delays the next batch. Faults with <see cref="OperationCanceledException"/> when
+    /// the thread has stopped.
+    /// </summary>
+    public Task<T> InvokeOnThreadAsync<T>(Func<ForwardingEngine, T> read)
+    {
+        var work = new ThreadWork<T>(read);
+        _onThread.Enqueue(work);
+        if (_stopping || _thread is not { IsAlive: true })
+        {
+            DrainOnThreadWork(cancel: true);
+        }
+        else
+        {
+            _port.Wakeup();
+        }
+
+        return work.Result;
+    }
+
     /// <summary>Stops the thread and waits for it (bounded); the port is left open for the caller to dispose.</summary>
     public bool Stop(TimeSpan wait)
     {
@@ -107,6 +131,11 @@ internal sealed class ForwardingWorker
                 if (Volatile.Read(ref _announceRequested) != 0 || Volatile.Read(ref _resolveRequested) != 0)
                 {
                     SendControlFrames();
+                }
+
+                if (!_onThread.IsEmpty)
+                {
+                    DrainOnThreadWork(cancel: false);
                 }
 
                 int count = _port.Receive(_batch, ReceiveTimeoutMilliseconds);
@@ -127,6 +156,25 @@ internal sealed class ForwardingWorker
         {
             Failure = e;
             Failed?.Invoke(this, e);
+        }
+        finally
+        {
+            DrainOnThreadWork(cancel: true);
+        }
+    }
+
+    private void DrainOnThreadWork(bool cancel)
+    {
+        while (_onThread.TryDequeue(out var work))
+        {
+            if (cancel)
+            {
+                work.Cancel();
+            }
+            else
+            {
+                work.Run(_engine);
+            }
         }
     }
 
@@ -209,5 +257,34 @@ internal sealed class ForwardingWorker
         }
 
         _port.Flush();
+    }
+
+    private interface IThreadWork
+    {
+        void Run(ForwardingEngine engine);
+
+        void Cancel();
+    }
+
+    private sealed class ThreadWork<T>(Func<ForwardingEngine, T> read) : IThreadWork
+    {
+        private readonly TaskCompletionSource<T> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<T> Result => _result.Task;
+
+        public void Run(ForwardingEngine engine)
+        {
+            try
+            {
+                _result.TrySetResult(read(engine));
+            }
+            catch (Exception e)
+            {
+                _result.TrySetException(e);
+            }
+        }
+
+        // The thread is gone: nothing may read its tables any more.
+        public void Cancel() => _result.TrySetCanceled();
     }
 }
