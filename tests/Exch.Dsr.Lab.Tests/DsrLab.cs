@@ -119,14 +119,23 @@ internal sealed partial class DsrLab : IDisposable
     /// the probes leave the appliance namespace from <see cref="ApplianceAddress"/> to each server's own address.
     /// </param>
     public void StartForwarder(string backend, bool fixedMacs = false, double neighbourRefreshSeconds = 2, bool withSilentServer = false, bool httpsHealthCheck = false)
+        => StartForwarderWith(ConfigText(backend, fixedMacs, withSilentServer, httpsHealthCheck), fixedMacs, neighbourRefreshSeconds);
+
+    /// <summary>
+    /// As <see cref="StartForwarder"/>, with the configuration given as text (start from <see cref="ConfigText"/> and
+    /// change it) and extra arguments for <c>exch-dsr run</c>. The file is <see cref="ConfigPath"/>.
+    /// </summary>
+    public void StartForwarderWith(string configText, bool fixedMacs = false, double neighbourRefreshSeconds = 2, params string[] extraArguments)
     {
-        string config = Path.Combine(_directory, "exch-dsr.toml");
-        File.WriteAllText(config, ConfigText(backend, fixedMacs, withSilentServer, httpsHealthCheck));
+        string config = ConfigPath;
+        File.WriteAllText(config, configText);
         Forwarder = Shell.Start(
             "exch-dsr",
             "ip",
-            "netns", "exec", ApplianceNs, Shell.DotnetHost(), Shell.ExchDsrDll(), "run", "--config", config,
-            "--status-interval", "1", "--neighbour-refresh", neighbourRefreshSeconds.ToString(CultureInfo.InvariantCulture));
+            [
+                "netns", "exec", ApplianceNs, Shell.DotnetHost(), Shell.ExchDsrDll(), "run", "--config", config,
+                "--status-interval", "1", "--neighbour-refresh", neighbourRefreshSeconds.ToString(CultureInfo.InvariantCulture), .. extraArguments,
+            ]);
         bool ready = Shell.WaitUntil(
             () => Forwarder.HasExited || (Forwarder.Output.Contains("Forwarding on", StringComparison.Ordinal)
                 && (fixedMacs || Servers.All(s => Forwarder.Output.Contains($"Server {s.Name} ({s.Address}) is at", StringComparison.Ordinal)))),
@@ -142,6 +151,9 @@ internal sealed partial class DsrLab : IDisposable
             throw new InvalidOperationException($"the VIP did not answer through exch-dsr within 15 s; it said:\n{Forwarder.Output}");
         }
     }
+
+    /// <summary>Where <see cref="StartForwarderWith"/> writes the configuration (rewrite it there to test a reload).</summary>
+    public string ConfigPath => Path.Combine(_directory, "exch-dsr.toml");
 
     /// <summary>Stops server <paramref name="index"/>'s nginx (SIGTERM to the master, which takes its worker down) and waits until it is gone.</summary>
     public void StopNginx(int index)
@@ -336,7 +348,8 @@ internal sealed partial class DsrLab : IDisposable
         }
     }
 
-    private string ConfigText(string backend, bool fixedMacs, bool withSilentServer, bool httpsHealthCheck)
+    /// <summary>The lab's configuration for <see cref="StartForwarder"/>'s options, as TOML text.</summary>
+    public string ConfigText(string backend, bool fixedMacs, bool withSilentServer, bool httpsHealthCheck)
     {
         // rr in every service: without persistence it would alternate servers on every new connection, so a client
         // that keeps one server across 135/7575/7576, or across its https connections, shows persistence at work;
