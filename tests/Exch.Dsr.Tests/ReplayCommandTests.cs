@@ -331,7 +331,7 @@ public sealed class ReplayCommandTests
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.StandardError, Does.Contain("fastest"));
         Assert.That(run.StandardError, Does.Contain("10.0.0.300"));
-        Assert.That(run.StandardError, Does.Contain("2 error(s) in configuration"));
+        Assert.That(run.StandardError, Does.Contain("2 errors in").And.Contain("nothing was replayed"));
     }
 
     [Test]

@@ -65,18 +65,11 @@ internal static class ReplayCommand
             return Usage($"input '{inputFile}' does not exist");
         }
 
-        var loaded = ExchDsrConfigLoader.LoadWithEnvironment(configFile.FullName);
-        if (!loaded.Succeeded)
+        if (!ConfigurationFile.TryLoad(configFile, Console.Error, "nothing was replayed", out var config))
         {
-            foreach (var error in loaded.Errors)
-            {
-                Console.Error.WriteLine(error);
-            }
-
-            return Usage($"{loaded.Errors.Count} error(s) in configuration '{configFile}'");
+            return ExitCodes.Usage;
         }
 
-        var config = loaded.Config!;
         IReadOnlyList<ServerEvent> schedule = [];
         if (eventsFile is not null)
         {
