@@ -12,7 +12,7 @@ namespace Exch.Dsr.Configuration;
 internal sealed partial class ConfigConverter
 {
     internal static readonly string[] TopKeys = ["appliance", "control", "server", "service"];
-    internal static readonly string[] ApplianceKeys = ["interface", "backend", "own-vips", "mac", "threads"];
+    internal static readonly string[] ApplianceKeys = ["interface", "backend", "own-vips", "mac", "threads", "ring-receive"];
     internal static readonly string[] ControlKeys = ["socket", "socket-group", "http", "admin-user", "admin-password-file"];
     internal static readonly string[] ServerKeys = ["name", "address", "mac", "weight"];
     internal static readonly string[] ServiceKeys =
@@ -34,7 +34,7 @@ internal sealed partial class ConfigConverter
         [HealthCheckKind.Http] = ["kind", "port", "path", "host", "status", "expect", "interval", "timeout", "rise", "fall", "dsr-probe"],
         [HealthCheckKind.Https] = ["kind", "port", "path", "host", "status", "expect", "interval", "timeout", "rise", "fall", "dsr-probe"],
         [HealthCheckKind.Smtp] = ["kind", "port", "expect", "interval", "timeout", "rise", "fall", "dsr-probe"],
-        [HealthCheckKind.Exec] = ["kind", "port", "program", "interval", "timeout", "rise", "fall"],
+        [HealthCheckKind.Exec] = ["kind", "port", "program", "expect", "interval", "timeout", "rise", "fall"],
     };
 
     private readonly ConfigReader _reader = new();
@@ -130,6 +130,11 @@ internal sealed partial class ConfigConverter
         if (_reader.Integer(node, "threads", 0, 256, "0") is { } threads)
         {
             result = result with { Threads = (int)threads };
+        }
+
+        if (_reader.Choice(node, "ring-receive", ConfigNames.RingReceives, ConfigNames.List(ConfigNames.RingReceives)) is { } ringReceive)
+        {
+            result = result with { RingReceive = ringReceive };
         }
 
         return result;

@@ -8,6 +8,9 @@ public static class ConfigNames
     internal static readonly FrozenDictionary<string, CaptureBackend> Backends = Map(
         ("pcap", CaptureBackend.Pcap), ("ring", CaptureBackend.Ring));
 
+    internal static readonly FrozenDictionary<string, RingReceive> RingReceives = Map(
+        ("frame", RingReceive.Frame), ("block", RingReceive.Block));
+
     internal static readonly FrozenDictionary<string, TransportProtocol> Protocols = Map(
         ("tcp", TransportProtocol.Tcp), ("udp", TransportProtocol.Udp));
 
@@ -34,6 +37,8 @@ public static class ConfigNames
         ("exec", HealthCheckKind.Exec));
 
     public static string ToConfigName(this CaptureBackend value) => NameOf(Backends, value);
+
+    public static string ToConfigName(this RingReceive value) => NameOf(RingReceives, value);
 
     public static string ToConfigName(this TransportProtocol value) => NameOf(Protocols, value);
 

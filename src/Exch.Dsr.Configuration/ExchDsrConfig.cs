@@ -46,6 +46,13 @@ public sealed record ApplianceConfig
 
     /// <summary>Forwarding threads (ring fanout members); 0 means one per core.</summary>
     public int Threads { get; init; }
+
+    /// <summary>
+    /// How the ring backend's receive ring hands frames over. Frame (TPACKET_V2) by default: it wakes per frame when
+    /// traffic is light, so a request waits microseconds, not the 1 ms block timeout of Block (TPACKET_V3), which
+    /// measured slower on request/response traffic and no faster under load (tests/Exch.Dsr.Lab.Tests/perf/RESULTS.md).
+    /// </summary>
+    public RingReceive RingReceive { get; init; } = RingReceive.Frame;
 }
 
 /// <summary>The administration side: control socket and HTTP endpoint.</summary>
@@ -65,7 +72,7 @@ public sealed record ControlConfig
 
     public string AdminUser { get; init; } = "admin";
 
-    /// <summary>A file holding the admin password on its first line; null means HTTP changes are refused.</summary>
+    /// <summary>A file holding the admin password on its first line; null means HTTP changes are accepted from this host (loopback) only.</summary>
     public string? AdminPasswordFile { get; init; }
 }
 
@@ -165,7 +172,10 @@ public sealed record HealthCheckConfig
     /// <summary>Bytes sent after connecting, for send-expect.</summary>
     public string? Send { get; init; }
 
-    /// <summary>Text the reply must contain; empty means any reply will do.</summary>
+    /// <summary>
+    /// Text the reply must contain (for exec: its standard output, and then the exit code does not count); empty means
+    /// any reply will do, and for exec that exit code 0 decides.
+    /// </summary>
     public string? Expect { get; init; }
 
     /// <summary>The expected HTTP status; null means any 2xx or 3xx.</summary>
@@ -184,8 +194,21 @@ public sealed record HealthCheckConfig
     /// <summary>Consecutive failures that take an up server down.</summary>
     public int Fall { get; init; } = 3;
 
-    /// <summary>Probe the VIP through the server's MAC, as client traffic arrives, rather than the server's own address.</summary>
+    /// <summary>
+    /// Probe the VIP through the server's MAC, as client traffic arrives, rather than the server's own address (a
+    /// policy route per server; see native-notes/real-servers.md). Never set for exec, whose program picks its target.
+    /// </summary>
     public bool DsrProbe { get; init; }
+}
+
+/// <summary>How the ring backend's receive ring hands frames to the forwarding thread.</summary>
+public enum RingReceive
+{
+    /// <summary>Per frame (TPACKET_V2 slots): lowest latency on light traffic.</summary>
+    Frame,
+
+    /// <summary>Per block (TPACKET_V3): fewer wake-ups, a denser ring, up to 1 ms of added latency on light traffic.</summary>
+    Block,
 }
 
 public enum CaptureBackend

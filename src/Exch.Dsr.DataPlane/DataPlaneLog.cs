@@ -21,13 +21,10 @@ internal static partial class DataPlaneLog
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "threads = {Threads}: the live data plane runs one forwarding thread for now (persistence tables are per engine, and a fanout that hashes flows would split one client's connections across engines)")]
     public static partial void SingleThreadOnly(ILogger logger, int threads);
 
-    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "Server {Server} ({Address}) has no known MAC yet and is kept out of the routing snapshot until it answers ARP")]
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "Server {Server} ({Address}) has no known MAC yet and is kept out of the routing snapshot until it answers ARP (IPv4) or neighbour discovery (IPv6)")]
     public static partial void ServerUnresolved(ILogger logger, string server, IPAddress address);
 
-    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Server {Server} ({Address}) is IPv6 with mac = auto, and neighbour discovery is not implemented: it is kept out of the routing snapshot; configure its mac")]
-    public static partial void ServerNotResolvable(ILogger logger, string server, IPAddress address);
-
-    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "Server {Server} ({Address}) is at {Mac} (learned from ARP); it is in the routing snapshot")]
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "Server {Server} ({Address}) is at {Mac} (learned from ARP or neighbour discovery); it is in the routing snapshot")]
     public static partial void ServerResolved(ILogger logger, string server, IPAddress address, string mac);
 
     [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "Server {Server} ({Address}) moved from {Previous} to {Mac}; frames now go to the new MAC")]

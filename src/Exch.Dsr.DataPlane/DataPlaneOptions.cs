@@ -14,4 +14,10 @@ public sealed record DataPlaneOptions
 
     /// <summary>Connections tracked per forwarding thread.</summary>
     public int ConnectionCapacity { get; init; } = 1 << 20;
+
+    /// <summary>The configuration file the data plane was started from, which a reload reads again.</summary>
+    public string? ConfigFile { get; init; }
+
+    /// <summary>How a reload reads the configuration; null reads <see cref="ConfigFile"/> with <see cref="ConfigurationLoad.FromFile"/>.</summary>
+    public Func<ConfigurationLoad>? LoadConfiguration { get; init; }
 }

@@ -5,9 +5,9 @@ using Exch.Dsr.Capture.LibPcap;
 using Exch.Dsr.Capture.PacketRing;
 using Exch.Dsr.Capture.Ports;
 using Exch.Dsr.Configuration;
+using Exch.Dsr.Control;
 using Exch.Dsr.Engine.Forwarding;
 using Exch.Dsr.Engine.Frames;
-using Exch.Dsr.Health;
 using Microsoft.Extensions.Logging;
 
 namespace Exch.Dsr.DataPlane;
@@ -42,64 +42,63 @@ public sealed class DataPlaneStartupException : Exception
 public sealed record DataPlaneStatus(long Forwarded, long Dropped, long Answered, long NotOurs, long KernelDropped, long SendFailures, int Connections);
 
 /// <summary>
-/// The live data plane: start-up checks, the capture port, one forwarding thread with its engine, and the neighbour
-/// resolver that keeps <c>mac = "auto"</c> servers' MACs current and publishes a new snapshot when one changes, and
-/// the <see cref="HealthMonitor"/> whose every <see cref="HealthChange"/> has that same thread publish a new snapshot
-/// with the member Down (or back up) in that service.
+/// The live data plane: start-up checks, the capture port, the forwarding threads with their engines (one today), and
+/// the <see cref="ClusterState"/> that owns the running configuration, the operator's overrides, the health monitor and
+/// the neighbour resolver, and alone publishes routing snapshots to every engine. <see cref="Control"/> is the
+/// <see cref="IClusterControl"/> the control socket and SIGHUP use.
 /// </summary>
 /// <remarks>
-/// Threads: the forwarding thread owns the port's receive and send side; the resolver thread owns the neighbour
-/// table's adopted view and the snapshot builder, and talks to the forwarding thread only through
-/// <see cref="ForwardingEngine.Publish"/> (one volatile reference) and the worker's request flags. The health monitor's
-/// probing loops never build or publish: a change only sets a flag and wakes the resolver thread, which stays the one
-/// publisher, off the packet path. The monitor starts after the port is open and is stopped (and awaited) before the
-/// port closes. <see cref="Stop"/> may be called from any thread, once.
+/// Threads: each forwarding thread owns its port's receive and send side; the control thread ("exch-dsr-control")
+/// owns the neighbour table's adopted view, the snapshot builder and the overrides, and talks to the forwarding
+/// threads only through <see cref="ForwardingEngine.Publish"/> (one volatile reference), the workers' request flags and
+/// <see cref="ForwardingWorker.InvokeOnThreadAsync{T}"/>. The health monitor is started by the host after the port is
+/// open (<see cref="StartHealthAsync"/>) and stopped before it closes. <see cref="Stop"/> may be called from any thread.
 /// </remarks>
 public sealed class LiveDataPlane : IDisposable
 {
     private readonly ExchDsrConfig _config;
-    private readonly DataPlaneOptions _options;
     private readonly ILogger _logger;
     private readonly NeighbourTable _neighbours;
-    private readonly LiveRoutingSnapshots _snapshots;
-    private readonly ForwardingWorker _worker;
-    private readonly CancellationTokenSource _stop = new();
+    private readonly ForwardingWorker[] _workers;
+    private readonly ClusterState _cluster;
+    private readonly ClusterControl _control;
     private readonly TaskCompletionSource<Exception> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly HashSet<string> _excluded = new(StringComparer.Ordinal);
-    private readonly AutoResetEvent _healthChanged = new(initialState: false);
-    private HealthMonitor? _health;
-    private Thread? _resolver;
-    private int _healthDirty;
     private int _stopped;
 
-    private LiveDataPlane(ExchDsrConfig config, DataPlaneOptions options, ILogger logger, IFramePort port, MacAddress ourMac, IpAddress128 arpSender)
+    private LiveDataPlane(ExchDsrConfig config, DataPlaneOptions options, ILoggerFactory loggers, ILogger logger, IFramePort[] ports, MacAddress ourMac, (IpAddress128 Arp, IpAddress128 Ndp) senders)
     {
         _config = config;
-        _options = options;
         _logger = logger;
         _neighbours = new NeighbourTable(config.Servers);
-        _snapshots = new LiveRoutingSnapshots(config, _neighbours);
-        var engine = new ForwardingEngine(ourMac, new ForwardingEngineOptions { ConnectionCapacity = options.ConnectionCapacity });
-        IpAddress128[] vips = [.. config.Services.Select(s => s.Vip).Where(v => v.AddressFamily == AddressFamily.InterNetwork).Distinct().Select(IpAddress128.FromIPAddress)];
-        _worker = new ForwardingWorker(port, engine, _neighbours, config.Appliance.OwnVips, arpSender, vips, options.BatchSize)
-        {
-            Failed = (worker, e) =>
-            {
-                DataPlaneLog.WorkerFailed(_logger, worker.Port.InterfaceName, e.Message, e);
-                _failed.TrySetResult(e);
-            },
-        };
+        _workers = CreateWorkers(config, options, ports, ourMac, senders);
+        _cluster = new ClusterState(config, _neighbours, [.. _workers.Select(w => w.Engine)], options, loggers, RequestResolution);
+        _cluster.Failed.ContinueWith(t => _failed.TrySetResult(t.Result), TaskScheduler.Default);
+        string file = options.ConfigFile ?? "(none)";
+        _control = new ClusterControl(
+            _cluster,
+            [.. _workers.Select(w => new WorkerThread(w))],
+            ReadStatus,
+            file,
+            options.LoadConfiguration ?? (() => ConfigurationLoad.FromFile(file)),
+            logger);
         MacAddress = ourMac;
     }
 
     /// <summary>The source MAC of every frame the appliance sends.</summary>
     public MacAddress MacAddress { get; }
 
-    /// <summary>Completes with the error when a forwarding or resolver thread ends on one.</summary>
+    /// <summary>Completes with the error when a forwarding thread or the control thread ends on one.</summary>
     public Task<Exception> Failed => _failed.Task;
 
+    /// <summary>The running configuration, the overrides and the health view; the one publisher of snapshots.</summary>
+    public ClusterState Cluster => _cluster;
+
+    /// <summary>Status, tables, admin actions and reload, for the control socket and SIGHUP.</summary>
+    public ClusterControl Control => _control;
+
     /// <summary>
-    /// Runs the start-up checks, opens the capture port, publishes the first snapshot and starts forwarding.
+    /// Runs the start-up checks, opens the capture port, publishes the first snapshot and starts forwarding. Health
+    /// checks start with <see cref="StartHealthAsync"/>.
     /// </summary>
     /// <exception cref="DataPlaneStartupException">A check failed or the port could not be opened.</exception>
     public static LiveDataPlane Start(ExchDsrConfig config, DataPlaneOptions options, ILoggerFactory loggers)
@@ -125,10 +124,16 @@ public sealed class LiveDataPlane : IDisposable
             }
         }
 
-        // 0 asks the data plane to choose, and one thread is its choice today; only an explicit larger number is refused.
-        if (config.Appliance.Threads > 1)
+        // 0: one thread per core with the ring; libpcap cannot join a fanout group, so pcap always runs one.
+        int threads = config.Appliance.Threads == 0 ? Environment.ProcessorCount : config.Appliance.Threads;
+        if (config.Appliance.Backend == CaptureBackend.Pcap && threads > 1)
         {
-            DataPlaneLog.SingleThreadOnly(logger, config.Appliance.Threads);
+            if (config.Appliance.Threads > 1)
+            {
+                DataPlaneLog.SingleThreadOnly(logger, config.Appliance.Threads);
+            }
+
+            threads = 1;
         }
 
         MacAddress ourMac;
@@ -145,20 +150,20 @@ public sealed class LiveDataPlane : IDisposable
             throw new DataPlaneStartupException($"cannot read the MAC of {name}: {error}; set mac under [appliance]");
         }
 
-        IFramePort port;
+        IFramePort[] ports;
         try
         {
-            port = OpenPort(config, logger);
+            ports = OpenPorts(config, threads, logger);
         }
         catch (FramePortException e)
         {
             throw new DataPlaneStartupException($"cannot open {name} with the {config.Appliance.Backend} backend: {e.Message}", e);
         }
 
-        var plane = new LiveDataPlane(config, options, logger, port, ourMac, ArpSenderAddress(name));
+        var plane = new LiveDataPlane(config, options, loggers, logger, ports, ourMac, SenderAddresses(name));
         try
         {
-            plane.Run(loggers);
+            plane.Run();
         }
         catch (InvalidOperationException e)
         {
@@ -170,9 +175,15 @@ public sealed class LiveDataPlane : IDisposable
         return plane;
     }
 
+    /// <summary>Starts the health monitor (after forwarding has started, so probes never wait for the port).</summary>
+    public Task StartHealthAsync() => _cluster.StartHealthAsync();
+
+    /// <summary>Stops the health monitor and waits for probes in flight.</summary>
+    public Task StopHealthAsync() => _cluster.StopHealthAsync();
+
     /// <summary>
-    /// The BPF expression the pcap backend captures with: each service's VIP and ports, ARP, and for owned VIPs ICMP
-    /// echo to the VIP (and ICMPv6 for neighbour solicitations), untagged and inside one 802.1Q tag.
+    /// The BPF expression the pcap backend captures with: each service's VIP and ports, ARP, ICMP to the VIPs, and
+    /// ICMPv6 when a VIP or an <c>auto</c> server is IPv6, untagged and inside one 802.1Q tag.
     /// </summary>
     public static string PcapFilter(ExchDsrConfig config)
     {
@@ -184,36 +195,51 @@ public sealed class LiveDataPlane : IDisposable
         }
 
         string untagged = filter.Build();
-        if (config.Appliance.OwnVips)
-        {
-            var vips = config.Services.Select(s => s.Vip).Distinct().ToList();
-            foreach (var vip in vips.Where(v => v.AddressFamily == AddressFamily.InterNetwork))
-            {
-                untagged += $" or (icmp and dst host {vip})";
-            }
 
-            if (vips.Any(v => v.AddressFamily == AddressFamily.InterNetworkV6))
-            {
-                untagged += " or icmp6";
-            }
+        // ICMP to a VIP always: errors (fragmentation needed) follow the flow they quote to its server, and echo is
+        // answered when we own the VIPs. ICMPv6 for the same, and for the neighbour advertisements of IPv6 servers.
+        var vips = config.Services.Select(s => s.Vip).Distinct().ToList();
+        foreach (var vip in vips.Where(v => v.AddressFamily == AddressFamily.InterNetwork))
+        {
+            untagged += $" or (icmp and dst host {vip})";
+        }
+
+        if (vips.Any(v => v.AddressFamily == AddressFamily.InterNetworkV6)
+            || config.Servers.Any(s => s.Address.AddressFamily == AddressFamily.InterNetworkV6 && s.Mac is null))
+        {
+            untagged += " or icmp6";
         }
 
         // The tagged alternative comes last: in pcap-filter(7) "vlan" shifts the offsets of everything after it.
         return $"{untagged} or (vlan and ({untagged}))";
     }
 
-    /// <summary>Totals over the forwarding threads and the port; safe from any thread.</summary>
+    /// <summary>Totals over the forwarding threads and their ports; safe from any thread.</summary>
     public DataPlaneStatus ReadStatus()
     {
-        var w = _worker;
-        long dropped = w.Truncated + w.Verdicts(ForwardVerdict.Malformed) + w.Verdicts(ForwardVerdict.LoopGuard)
-            + w.Verdicts(ForwardVerdict.NoServer) + w.Verdicts(ForwardVerdict.MidStreamNoState)
-            + w.Verdicts(ForwardVerdict.FragmentNoState) + w.Verdicts(ForwardVerdict.ConnectionTableFull);
-        var counters = w.Port.ReadCounters();
-        return new DataPlaneStatus(w.Verdicts(ForwardVerdict.Forwarded), dropped, w.Answered, w.Verdicts(ForwardVerdict.NotOurs), counters.KernelDropped, counters.SendFailures, w.Engine.ConnectionCount);
+        long forwarded = 0, dropped = 0, answered = 0, notOurs = 0, kernelDropped = 0, sendFailures = 0;
+        int connections = 0;
+        foreach (var w in _workers)
+        {
+            forwarded += w.Verdicts(ForwardVerdict.Forwarded);
+            dropped += w.Truncated + w.Verdicts(ForwardVerdict.Malformed) + w.Verdicts(ForwardVerdict.LoopGuard)
+                + w.Verdicts(ForwardVerdict.NoServer) + w.Verdicts(ForwardVerdict.MidStreamNoState)
+                + w.Verdicts(ForwardVerdict.FragmentNoState) + w.Verdicts(ForwardVerdict.ConnectionTableFull);
+            answered += w.Answered;
+            notOurs += w.Verdicts(ForwardVerdict.NotOurs);
+            var counters = w.Port.ReadCounters();
+            kernelDropped += counters.KernelDropped;
+            sendFailures += counters.SendFailures;
+            connections += w.Engine.ConnectionCount;
+        }
+
+        return new DataPlaneStatus(forwarded, dropped, answered, notOurs, kernelDropped, sendFailures, connections);
     }
 
-    /// <summary>Stops the threads (bounded waits) and closes the port. Idempotent.</summary>
+    /// <summary>
+    /// Stops the rate sampler, the health monitor if it still runs, the control thread and the forwarding threads
+    /// (bounded waits), then closes the ports. Idempotent.
+    /// </summary>
     public void Stop()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0)
@@ -221,31 +247,70 @@ public sealed class LiveDataPlane : IDisposable
             return;
         }
 
-        _stop.Cancel();
+        _control.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
 
         // Probes are cancelled with the loops, so this wait is short; the port stays open until they have ended.
-        if (_health is { } health && health.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5)))
+        _cluster.StopHealthAsync().Wait(TimeSpan.FromSeconds(5));
+        _cluster.Stop();
+        foreach (var worker in _workers)
         {
-            _health = null;
+            worker.Stop(TimeSpan.FromSeconds(5));
         }
 
-        _resolver?.Join(TimeSpan.FromSeconds(5));
-        _worker.Stop(TimeSpan.FromSeconds(5));
-        _worker.Port.Dispose();
-        DataPlaneLog.Stopped(_logger, _worker.Port.InterfaceName);
+        foreach (var worker in _workers)
+        {
+            worker.Port.Dispose();
+            DataPlaneLog.Stopped(_logger, worker.Port.InterfaceName);
+        }
     }
 
     public void Dispose()
     {
         Stop();
-        _stop.Dispose();
-        if (_health is null)
+        _cluster.Dispose();
+    }
+
+    /// <summary>
+    /// The ports, one per forwarding thread: one pcap port, or <paramref name="threads"/> ring ports in one
+    /// PACKET_FANOUT group keyed on the client address cut to the widest persistence netmask of all services, so every
+    /// connection of one persistence key reaches the same thread. All are open before any thread starts; if one fails
+    /// the others are closed.
+    /// </summary>
+    private static IFramePort[] OpenPorts(ExchDsrConfig config, int threads, ILogger logger)
+    {
+        if (config.Appliance.Backend == CaptureBackend.Pcap || threads == 1)
         {
-            _healthChanged.Dispose();
+            return [OpenPort(config, logger, fanout: null)];
+        }
+
+        int Widest(AddressFamily family, int whole) => config.Services
+            .Where(s => s.Vip.AddressFamily == family && s.Persistence is not null)
+            .Select(s => s.Persistence!.PrefixLength)
+            .DefaultIfEmpty(whole)
+            .Min();
+        var group = new FanoutGroup(FanoutGroup.IdForThisProcess(), Widest(AddressFamily.InterNetwork, 32), Widest(AddressFamily.InterNetworkV6, 128));
+        var ports = new List<IFramePort>(threads);
+        try
+        {
+            for (int i = 0; i < threads; i++)
+            {
+                ports.Add(OpenPort(config, logger, group));
+            }
+
+            return [.. ports];
+        }
+        catch
+        {
+            foreach (var port in ports)
+            {
+                port.Dispose();
+            }
+
+            throw;
         }
     }
 
-    private static IFramePort OpenPort(ExchDsrConfig config, ILogger logger)
+    private static IFramePort OpenPort(ExchDsrConfig config, ILogger logger, FanoutGroup? fanout)
     {
         string name = config.Appliance.Interface;
         if (config.Appliance.Backend == CaptureBackend.Pcap)
@@ -264,128 +329,82 @@ public sealed class LiveDataPlane : IDisposable
             return port;
         }
 
-        return PacketRingPort.Open(new PacketRingOptions { InterfaceName = name });
-    }
-
-    /// <summary>The interface's first IPv4 address, the sender of the resolver's ARP requests; 0.0.0.0 (a probe) when it has none.</summary>
-    private static IpAddress128 ArpSenderAddress(string name)
-    {
-        try
-        {
-            var address = NetworkInterface.GetAllNetworkInterfaces()
-                .FirstOrDefault(n => n.Name == name)?
-                .GetIPProperties().UnicastAddresses
-                .Select(u => u.Address)
-                .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork);
-            return IpAddress128.FromIPAddress(address ?? IPAddress.Any);
-        }
-        catch (NetworkInformationException)
-        {
-            return IpAddress128.FromIPAddress(IPAddress.Any);
-        }
-    }
-
-    private void Run(ILoggerFactory loggers)
-    {
-        PublishSnapshot(first: true);
-        _worker.Start("exch-dsr-forward");
-        _health = new HealthMonitor(_config, TimeProvider.System, loggers.CreateLogger<HealthMonitor>(), OnHealthChange);
-        _health.Start();
-        DataPlaneLog.Started(_logger, _config.Appliance.Interface, _config.Appliance.Backend.ToString().ToLowerInvariant(), MacAddress.ToString(), _config.Services.Count, _config.Servers.Count, _config.Appliance.OwnVips);
-        if (_config.Appliance.OwnVips)
-        {
-            _worker.RequestAnnouncement();
-            DataPlaneLog.GratuitousArpSent(_logger, _config.Services.Select(s => s.Vip).Where(v => v.AddressFamily == AddressFamily.InterNetwork).Distinct().Count());
-        }
-
-        _resolver = new Thread(ResolveLoop) { Name = "exch-dsr-neighbours", IsBackground = true };
-        _resolver.Start();
+        var receive = config.Appliance.RingReceive == RingReceive.Block ? RingReceiveMode.Block : RingReceiveMode.Frame;
+        return PacketRingPort.Open(new PacketRingOptions { InterfaceName = name, ReceiveMode = receive, Fanout = fanout });
     }
 
     /// <summary>
-    /// Asks for every watched server's MAC at once, then every <see cref="DataPlaneOptions.NeighbourRefresh"/> (every
-    /// <see cref="DataPlaneOptions.UnresolvedRetry"/> while one is unknown); adopts what the forwarding thread learned
-    /// every 100 ms, so an answer reaches the engine within about that long.
+    /// The resolver's source addresses: the interface's first IPv4 address for ARP requests (0.0.0.0, a probe, when it
+    /// has none) and its IPv6 link-local address for neighbour solicitations (:: when it has none).
     /// </summary>
-    private void ResolveLoop()
+    private static (IpAddress128 Arp, IpAddress128 Ndp) SenderAddresses(string name)
     {
         try
         {
-            var token = _stop.Token;
-            var nextRequest = DateTime.UtcNow;
-            while (!token.IsCancellationRequested)
-            {
-                var now = DateTime.UtcNow;
-                if (now >= nextRequest && _neighbours.ArpTargets.Length > 0)
-                {
-                    _worker.RequestResolution();
-                    nextRequest = now + (_excluded.Count > 0 ? _options.UnresolvedRetry : _options.NeighbourRefresh);
-                }
-
-                if (WaitHandle.WaitAny([token.WaitHandle, _healthChanged], TimeSpan.FromMilliseconds(100)) == 0)
-                {
-                    break;
-                }
-
-                bool healthChanged = Interlocked.Exchange(ref _healthDirty, 0) != 0;
-                var changes = _neighbours.AdoptObserved();
-                if (changes.Count > 0 || healthChanged)
-                {
-                    foreach (var change in changes)
-                    {
-                        if (change.Previous is { } previous)
-                        {
-                            DataPlaneLog.ServerMoved(_logger, change.Server, change.Address, previous.ToString(), change.Current.ToString());
-                        }
-                    }
-
-                    PublishSnapshot(first: false);
-                }
-            }
+            var addresses = NetworkInterface.GetAllNetworkInterfaces()
+                .FirstOrDefault(n => n.Name == name)?
+                .GetIPProperties().UnicastAddresses
+                .Select(u => u.Address)
+                .ToList() ?? [];
+            var v4 = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork);
+            var linkLocal = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetworkV6 && a.IsIPv6LinkLocal);
+            return (IpAddress128.FromIPAddress(v4 ?? IPAddress.Any), IpAddress128.FromIPAddress(linkLocal ?? IPAddress.IPv6Any));
         }
-        catch (Exception e)
+        catch (NetworkInformationException)
         {
-            DataPlaneLog.ResolverFailed(_logger, e.Message, e);
-            _failed.TrySetResult(e);
+            return (IpAddress128.FromIPAddress(IPAddress.Any), IpAddress128.FromIPAddress(IPAddress.IPv6Any));
         }
     }
 
-    /// <summary>From a probing loop: must not block, so it only marks the snapshot stale and wakes the resolver thread.</summary>
-    private void OnHealthChange(HealthChange change)
+    /// <summary>
+    /// The forwarding threads, one per port: today one thread on one port. A fanout builds one worker (and engine)
+    /// per ring here; everything else already works over the list.
+    /// </summary>
+    private ForwardingWorker[] CreateWorkers(ExchDsrConfig config, DataPlaneOptions options, IFramePort[] ports, MacAddress ourMac, (IpAddress128 Arp, IpAddress128 Ndp) senders)
     {
-        Volatile.Write(ref _healthDirty, 1);
-        _healthChanged.Set();
+        IpAddress128[] vips = [.. config.Services.Select(s => s.Vip).Where(v => v.AddressFamily == AddressFamily.InterNetwork).Distinct().Select(IpAddress128.FromIPAddress)];
+        return
+        [
+            .. ports.Select(port => new ForwardingWorker(
+                port,
+                new ForwardingEngine(ourMac, new ForwardingEngineOptions { ConnectionCapacity = options.ConnectionCapacity }),
+                _neighbours,
+                config.Appliance.OwnVips,
+                senders.Arp,
+                vips,
+                options.BatchSize)
+            {
+                NdpSenderIp = senders.Ndp,
+                Failed = (worker, e) =>
+                {
+                    DataPlaneLog.WorkerFailed(_logger, worker.Port.InterfaceName, e.Message, e);
+                    _failed.TrySetResult(e);
+                },
+            }),
+        ];
     }
 
-    private void PublishSnapshot(bool first)
+    private void RequestResolution()
     {
-        // The monitor's snapshot already shows the change that woke us (it is swapped in before the callback).
-        var snapshot = _snapshots.Build(_health?.Snapshot, out var excluded);
-        _worker.Engine.Publish(snapshot);
-        DataPlaneLog.SnapshotPublished(_logger, _config.Servers.Count - excluded.Count, _config.Servers.Count);
-        var now = excluded.ToHashSet(StringComparer.Ordinal);
-        for (int i = 0; i < _config.Servers.Count; i++)
+        // One request is enough: whichever thread receives the answer records it in the shared neighbour table.
+        _workers[0].RequestResolution();
+    }
+
+    private void Run()
+    {
+        _cluster.Start();
+        for (int i = 0; i < _workers.Length; i++)
         {
-            var server = _config.Servers[i];
-            bool wasOut = first || _excluded.Contains(server.Name);
-            if (now.Contains(server.Name) && !_excluded.Contains(server.Name))
-            {
-                if (_neighbours.IsResolvable(i))
-                {
-                    DataPlaneLog.ServerUnresolved(_logger, server.Name, server.Address);
-                }
-                else
-                {
-                    DataPlaneLog.ServerNotResolvable(_logger, server.Name, server.Address);
-                }
-            }
-            else if (!now.Contains(server.Name) && wasOut && server.Mac is null)
-            {
-                DataPlaneLog.ServerResolved(_logger, server.Name, server.Address, _neighbours.MacOf(i).ToString()!);
-            }
+            _workers[i].Start(_workers.Length == 1 ? "exch-dsr-forward" : $"exch-dsr-fwd{i}");
         }
 
-        _excluded.Clear();
-        _excluded.UnionWith(now);
+        _control.Start();
+        DataPlaneLog.Started(_logger, _config.Appliance.Interface, _config.Appliance.Backend.ToString().ToLowerInvariant(), MacAddress.ToString(), _config.Services.Count, _config.Servers.Count, _config.Appliance.OwnVips);
+        if (_config.Appliance.OwnVips)
+        {
+            // One worker announces: a gratuitous ARP needs to go out once, not once per thread.
+            _workers[0].RequestAnnouncement();
+            DataPlaneLog.GratuitousArpSent(_logger, _config.Services.Select(s => s.Vip).Where(v => v.AddressFamily == AddressFamily.InterNetwork).Distinct().Count());
+        }
     }
 }

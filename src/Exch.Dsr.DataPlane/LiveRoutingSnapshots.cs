@@ -1,4 +1,5 @@
 using Exch.Dsr.Configuration;
+using Exch.Dsr.Engine.Frames;
 using Exch.Dsr.Engine.Routing;
 using Exch.Dsr.Health;
 using Exch.Dsr.LabBench;
@@ -10,24 +11,33 @@ namespace Exch.Dsr.DataPlane;
 /// public <see cref="RoutingSnapshotFactory.ToService"/>), with each server's MAC taken from the
 /// <see cref="NeighbourTable"/> at build time. <see cref="RoutingSnapshotFactory"/> itself fixes every MAC once, in its
 /// constructor, so it cannot follow a server whose MAC changes; this wrapper keeps one long-lived builder instead, so
-/// server and service ids stay stable across snapshots (the engine's connection and persistence entries hold them).
+/// server and service ids stay stable across snapshots and reloads (the engine's connection and persistence entries
+/// hold them, and the builder gives ids by name).
 /// </summary>
 /// <remarks>
 /// A server whose MAC is unknown is left out of the snapshot altogether: out of the server list, out of every
 /// service's members, and not used as a sorry server. The engine then treats it as removed (its flows and persistent
-/// clients are re-dispatched on their next packet). Control thread only.
+/// clients are re-dispatched on their next packet). MACs are looked up by server name and address, so a reloaded
+/// configuration may reorder, add or remove servers; an <c>auto</c> server the neighbour table does not watch stays
+/// unresolved (reload refuses that case, see <see cref="ConfigurationDiff"/>). Control thread only.
 /// </remarks>
 public sealed class LiveRoutingSnapshots
 {
-    private readonly ExchDsrConfig _config;
     private readonly NeighbourTable _neighbours;
     private readonly RoutingSnapshotBuilder _builder = new();
-    private readonly ServerOverrides _overrides = new();
+    private ExchDsrConfig _config;
 
     public LiveRoutingSnapshots(ExchDsrConfig config, NeighbourTable neighbours)
     {
         _config = config;
         _neighbours = neighbours;
+    }
+
+    /// <summary>The configuration the next snapshot is built from.</summary>
+    public ExchDsrConfig Config
+    {
+        get => _config;
+        set => _config = value;
     }
 
     /// <summary>A snapshot with every server whose MAC is known; <paramref name="excluded"/> names the others.</summary>
@@ -42,12 +52,37 @@ public sealed class LiveRoutingSnapshots
     /// </summary>
     public RoutingSnapshot Build(HealthSnapshot? health, out IReadOnlyList<string> excluded)
     {
-        var servers = new List<RealServer>(_config.Servers.Count);
-        var missing = new List<string>();
-        for (int i = 0; i < _config.Servers.Count; i++)
+        var down = new HashSet<MemberKey>();
+        if (health is not null)
         {
-            var server = _config.Servers[i];
-            if (_neighbours.MacOf(i) is { } mac)
+            foreach (var (service, members) in health.Services)
+            {
+                foreach (var (server, state) in members)
+                {
+                    if (state.State == HealthState.Down)
+                    {
+                        down.Add(new MemberKey(service, server));
+                    }
+                }
+            }
+        }
+
+        return Build(new ServerOverrides(), down, out excluded);
+    }
+
+    /// <summary>
+    /// The full live view: operator <paramref name="overrides"/> (drain, disable, weight), and the members the health
+    /// checks hold <paramref name="down"/>, each Down in its service unless the operator's state there is more
+    /// restrictive (disabled outranks down, down outranks drained; a weight override stays).
+    /// </summary>
+    public RoutingSnapshot Build(ServerOverrides overrides, IReadOnlySet<MemberKey> down, out IReadOnlyList<string> excluded)
+    {
+        var config = _config;
+        var servers = new List<RealServer>(config.Servers.Count);
+        var missing = new List<string>();
+        foreach (var server in config.Servers)
+        {
+            if (MacOf(server) is { } mac)
             {
                 servers.Add(new RealServer(server.Name, server.Address, mac));
             }
@@ -58,9 +93,9 @@ public sealed class LiveRoutingSnapshots
         }
 
         var known = servers.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
-        var services = _config.Services.Select(s =>
+        var services = config.Services.Select(s =>
         {
-            var service = RoutingSnapshotFactory.ToService(s, _overrides);
+            var service = RoutingSnapshotFactory.ToService(s, overrides);
             return service with
             {
                 Members = [.. service.Members.Where(m => known.Contains(m.Server))],
@@ -68,22 +103,51 @@ public sealed class LiveRoutingSnapshots
             };
         }).ToList();
 
-        var memberStatus = new Dictionary<MemberKey, ServerStatus>();
-        if (health is not null)
+        var memberStatus = new Dictionary<MemberKey, ServerStatus>(overrides.MemberStatuses());
+        foreach (var key in down)
         {
-            foreach (var (service, members) in health.Services)
+            if (!known.Contains(key.Server))
             {
-                foreach (var (server, state) in members)
-                {
-                    if (state.State == HealthState.Down && known.Contains(server))
-                    {
-                        memberStatus[new MemberKey(service, server)] = new ServerStatus(ServerState.Down, null);
-                    }
-                }
+                continue;
+            }
+
+            var status = overrides.StatusOf(key.Service, key.Server);
+            if (status.State is ServerState.Up or ServerState.Drained)
+            {
+                memberStatus[key] = status with { State = ServerState.Down };
             }
         }
 
         excluded = missing;
-        return _builder.Build(servers, services, new Dictionary<string, ServerStatus>(StringComparer.Ordinal), memberStatus);
+        return _builder.Build(servers, services, overrides.ServerStatuses(), memberStatus);
+    }
+
+    /// <summary>The configured MAC, else the one the neighbour table learned for a watched server of that name and address.</summary>
+    public MacAddress? MacOf(RealServerConfig server)
+    {
+        if (server.Mac is { } configured)
+        {
+            return MacAddress.Read(configured.GetAddressBytes());
+        }
+
+        int index = WatchedIndex(server);
+        return index >= 0 ? _neighbours.MacOf(index) : null;
+    }
+
+    /// <summary>Whether the neighbour table resolves this <c>auto</c> server (it was configured, with this address, at start).</summary>
+    public bool IsWatched(RealServerConfig server) => WatchedIndex(server) >= 0;
+
+    private int WatchedIndex(RealServerConfig server)
+    {
+        var watched = _neighbours.Servers;
+        for (int i = 0; i < watched.Count; i++)
+        {
+            if (string.Equals(watched[i].Name, server.Name, StringComparison.Ordinal) && watched[i].Address.Equals(server.Address) && watched[i].Mac is null)
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 }

@@ -13,17 +13,18 @@ namespace Exch.Dsr.DataPlane;
 public sealed record NeighbourChange(string Server, IPAddress Address, MacAddress? Previous, MacAddress Current);
 
 /// <summary>
-/// The MACs of real servers configured with <c>mac = "auto"</c>, learned from ARP frames the forwarding threads see
-/// (replies to the resolver's requests, and any ARP a server sends from its address).
+/// The MACs of real servers configured with <c>mac = "auto"</c>, learned from ARP (IPv4) and neighbour discovery
+/// (IPv6) frames the forwarding threads see: answers to the resolver's ARP requests and neighbour solicitations, and
+/// any ARP or solicitation a server sends from its address.
 /// </summary>
 /// <remarks>
-/// <para>Two sides, no lock. Forwarding threads call <see cref="Observe"/> for every ARP frame: a scan of a small
+/// <para>Two sides, no lock. Forwarding threads call <see cref="Observe"/> for every ARP and NDP frame: a scan of a small
 /// array of addresses and one <see cref="Volatile.Write(ref long, long)"/> of the MAC into the server's slot; several
 /// threads may write the same slot, the last writer wins, which is what a neighbour cache does. The control thread
 /// alone calls <see cref="AdoptObserved"/>, which compares the slots with the MACs it adopted before and reports the
 /// differences, and alone reads <see cref="MacOf"/>.</para>
-/// <para>Only IPv4 servers are resolved (ARP). An IPv6 server configured as <c>auto</c> stays unresolved: neighbour
-/// discovery is not implemented, <see cref="IsResolvable"/> says so, and the server stays out of the snapshot.</para>
+/// <para>IPv4 servers are asked with ARP (<see cref="ArpTargets"/>), IPv6 servers with neighbour solicitations
+/// (<see cref="NdpTargets"/>); both answers land in the same slots.</para>
 /// </remarks>
 public sealed class NeighbourTable
 {
@@ -33,6 +34,8 @@ public sealed class NeighbourTable
 
     private readonly RealServerConfig[] _servers;
     private readonly IpAddress128[] _watched;
+    private readonly IpAddress128[] _arpTargets;
+    private readonly IpAddress128[] _ndpTargets;
     private readonly int[] _watchedServer;
     private readonly long[] _observed;
     private readonly MacAddress?[] _adopted;
@@ -48,25 +51,34 @@ public sealed class NeighbourTable
             {
                 _adopted[i] = MacAddress.Read(configured.GetAddressBytes());
             }
-            else if (_servers[i].Address.AddressFamily == AddressFamily.InterNetwork)
+            else
             {
                 watched.Add((IpAddress128.FromIPAddress(_servers[i].Address), i));
             }
         }
 
         _watched = [.. watched.Select(w => w.Item1)];
+        _arpTargets = [.. _watched.Where(a => a.IsIPv4)];
+        _ndpTargets = [.. _watched.Where(a => !a.IsIPv4)];
         _watchedServer = [.. watched.Select(w => w.Item2)];
         _observed = new long[_watched.Length];
     }
 
     /// <summary>The IPv4 addresses the resolver asks for with ARP: every IPv4 server configured as <c>auto</c>.</summary>
-    public ReadOnlySpan<IpAddress128> ArpTargets => _watched;
+    public ReadOnlySpan<IpAddress128> ArpTargets => _arpTargets;
+
+    /// <summary>The IPv6 addresses the resolver asks for with neighbour solicitations: every IPv6 server configured as <c>auto</c>.</summary>
+    public ReadOnlySpan<IpAddress128> NdpTargets => _ndpTargets;
+
+    /// <summary>Whether any server needs asking (ARP or NDP).</summary>
+    public bool HasTargets => _watched.Length > 0;
 
     /// <summary>The servers, in configuration order.</summary>
     public IReadOnlyList<RealServerConfig> Servers => _servers;
 
     /// <summary>
-    /// Records that <paramref name="senderIp"/> was seen at <paramref name="senderMac"/> (an ARP frame's sender fields).
+    /// Records that <paramref name="senderIp"/> was seen at <paramref name="senderMac"/> (an ARP frame's sender fields,
+    /// or a neighbour advertisement's target and link-layer address).
     /// Forwarding threads; allocation-free, lock-free. Returns whether the address is one of the watched servers.
     /// </summary>
     public bool Observe(IpAddress128 senderIp, MacAddress senderMac)
@@ -120,8 +132,4 @@ public sealed class NeighbourTable
 
     /// <summary>The MAC frames for server <paramref name="index"/> are rewritten to, or null while unknown. Control thread only.</summary>
     public MacAddress? MacOf(int index) => _adopted[index];
-
-    /// <summary>Whether the server's MAC is configured or can be learned with ARP (false for an IPv6 server set to auto).</summary>
-    public bool IsResolvable(int index) =>
-        _servers[index].Mac is not null || _servers[index].Address.AddressFamily == AddressFamily.InterNetwork;
 }

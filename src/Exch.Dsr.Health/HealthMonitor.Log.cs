@@ -20,11 +20,21 @@ public sealed partial class HealthMonitor
         public static partial void ProbeCrashed(ILogger logger, string service, string server, Exception exception);
 
         [LoggerMessage(EventId = 5, Level = LogLevel.Warning,
-            Message = "{Service}: dsr-probe is not honoured yet; probing each server's own address instead of the VIP")]
-        public static partial void DsrProbeNotHonoured(ILogger logger, string service);
+            Message = "{Service}: dsr-probe falls back to probing the own address of {Servers}, so a server that lost the VIP is not caught: {Reason}")]
+        public static partial void DsrProbeFallback(ILogger logger, string service, string servers, string reason);
 
         [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "{Service}/{Server} change observer failed")]
         public static partial void ObserverFailed(ILogger logger, string service, string server, Exception exception);
+
+        [LoggerMessage(EventId = 7, Level = LogLevel.Information,
+            Message = "dsr-probe: policy routes for {Servers} servers and {Pairs} server/VIP pairs (rule priority {Priority}, fwmark {FirstMark} and up, tables {FirstTable} and up)")]
+        public static partial void DsrRoutesInstalled(ILogger logger, int servers, int pairs, int priority, string firstMark, int firstTable);
+
+        [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "dsr-probe: removed {Count} policy rules left by an earlier run")]
+        public static partial void DsrStaleRoutesRemoved(ILogger logger, int count);
+
+        [LoggerMessage(EventId = 9, Level = LogLevel.Debug, Message = "dsr-probe: policy routes removed")]
+        public static partial void DsrRoutesRemoved(ILogger logger);
 
         public static void Changed(ILogger logger, HealthChange change)
         {

@@ -9,19 +9,23 @@ namespace Exch.Dsr.Health;
 /// Probes every member (and sorry server) of every service that has a check, one async loop per target on the
 /// injected <see cref="TimeProvider"/>, and keeps an immutable <see cref="Snapshot"/> that the control side reads to
 /// rebuild the routing snapshot. Loops hold no thread while waiting; starts are staggered across the interval so
-/// targets do not fire together.
+/// targets do not fire together. A check with <c>dsr-probe</c> probes the VIP through each server's MAC: the policy
+/// routes for that (<see cref="DsrProbeRoutes"/>) are installed by <see cref="Start"/> and removed by
+/// <see cref="StopAsync"/>; a server whose route cannot be installed is probed at its own address, and the log says why.
 /// </summary>
 public sealed partial class HealthMonitor : IAsyncDisposable
 {
-    private readonly IReadOnlyList<Target> _targets;
+    private readonly DsrProbeRoutes _routes;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly Action<HealthChange>? _onChange;
     private readonly Lock _writeLock = new();
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Target[] _targets;
     private HealthSnapshot _snapshot;
     private Task[] _loops = [];
     private int _started;
+    private int _routesInstalled;
 
     /// <param name="onChange">
     /// Called once per state flip, from the probing loop, after the snapshot already shows it; it must not block.
@@ -33,7 +37,20 @@ public sealed partial class HealthMonitor : IAsyncDisposable
         ILogger<HealthMonitor> logger,
         Action<HealthChange>? onChange = null,
         Func<HealthCheckConfig, IHealthProbe>? probeFactory = null)
+        : this(config, timeProvider, logger, new DsrProbeRoutes(config.Appliance.Interface), onChange, probeFactory)
     {
+    }
+
+    /// <param name="routes">Where DSR-path routes go; tests give one bound to a network namespace of their own.</param>
+    internal HealthMonitor(
+        ExchDsrConfig config,
+        TimeProvider timeProvider,
+        ILogger<HealthMonitor> logger,
+        DsrProbeRoutes routes,
+        Action<HealthChange>? onChange = null,
+        Func<HealthCheckConfig, IHealthProbe>? probeFactory = null)
+    {
+        _routes = routes;
         _timeProvider = timeProvider;
         _logger = logger;
         _onChange = onChange;
@@ -43,13 +60,7 @@ public sealed partial class HealthMonitor : IAsyncDisposable
         var services = ImmutableDictionary.CreateBuilder<string, ImmutableDictionary<string, ServerHealth>>();
         foreach (var service in config.Services.Where(s => s.Check.Kind != HealthCheckKind.None))
         {
-            if (service.Check.DsrProbe)
-            {
-                Log.DsrProbeNotHonoured(_logger, service.Name);
-            }
-
             var probe = probeFactory(service.Check);
-            var description = HealthProbes.Describe(service.Check);
             var servers = service.Members.Select(m => m.Server).ToList();
             if (service.SorryServer is { } sorry)
             {
@@ -58,20 +69,25 @@ public sealed partial class HealthMonitor : IAsyncDisposable
 
             foreach (var server in servers)
             {
-                targets.Add(new Target(service.Name, server.Name, service.Check, description, probe,
-                    new ProbeTarget(server.Address, service.Check.Port, service.Vip)));
+                var target = new ProbeTarget(server.Address, service.Check.Port, service.Vip);
+                targets.Add(new Target(service.Name, server.Name, service.Check,
+                    HealthProbes.Describe(service.Check, target, server.Name), probe, target));
             }
 
             services[service.Name] = servers.ToImmutableDictionary(s => s.Name, _ => ServerHealth.Initial);
         }
 
-        _targets = targets;
+        _targets = [.. targets];
         _snapshot = new HealthSnapshot(services.ToImmutable());
     }
 
     /// <summary>The latest health of every monitored server; a new object after each probe, never mutated.</summary>
     public HealthSnapshot Snapshot => Volatile.Read(ref _snapshot);
 
+    /// <summary>
+    /// Installs the DSR-path routes (a few <c>ip</c> commands, run before returning, so the first probes find them)
+    /// and starts the probing loops.
+    /// </summary>
     public void Start()
     {
         if (Interlocked.Exchange(ref _started, 1) != 0)
@@ -79,8 +95,9 @@ public sealed partial class HealthMonitor : IAsyncDisposable
             throw new InvalidOperationException("the monitor has already started");
         }
 
+        RouteDsrProbes();
         _loops = _targets
-            .Select((target, i) => RunAsync(target, target.Check.Interval * i / _targets.Count, _stopping.Token))
+            .Select((target, i) => RunAsync(target, target.Check.Interval * i / _targets.Length, _stopping.Token))
             .ToArray();
     }
 
@@ -94,6 +111,81 @@ public sealed partial class HealthMonitor : IAsyncDisposable
         }
 
         await Task.WhenAll(_loops).ConfigureAwait(false);
+
+        // After the loops: no probe is left to send a marked SYN into a table that is gone.
+        if (Interlocked.Exchange(ref _routesInstalled, 0) != 0)
+        {
+            _routes.Release();
+            Log.DsrRoutesRemoved(_logger);
+        }
+    }
+
+    /// <summary>
+    /// Installs the DSR-path routes and points each target that got one at the VIP with its mark. The others keep
+    /// probing the server's own address, and each service says so once, with the reason.
+    /// </summary>
+    private void RouteDsrProbes()
+    {
+        var requests = _targets.Where(t => t.Check.DsrProbe)
+            .Select(t => new DsrRouteRequest(t.Server, t.ProbeTarget.Address, t.ProbeTarget.Vip))
+            .Distinct()
+            .ToList();
+        if (requests.Count == 0)
+        {
+            return;
+        }
+
+        var outcome = _routes.Install(requests);
+        Volatile.Write(ref _routesInstalled, 1);
+        if (outcome.StaleRulesRemoved > 0)
+        {
+            Log.DsrStaleRoutesRemoved(_logger, outcome.StaleRulesRemoved);
+        }
+
+        if (outcome.Marks.Count > 0)
+        {
+            Log.DsrRoutesInstalled(_logger, outcome.Marks.Values.Distinct().Count(), outcome.Marks.Count,
+                DsrProbeRoutes.RulePriority, DsrProbeRoutes.Hex(DsrProbeRoutes.FirstMark), DsrProbeRoutes.FirstTable);
+        }
+
+        var fallbacks = new Dictionary<string, List<(string Server, string Reason)>>();
+        for (var i = 0; i < _targets.Length; i++)
+        {
+            var target = _targets[i];
+            if (!target.Check.DsrProbe)
+            {
+                continue;
+            }
+
+            var key = (target.Server, target.ProbeTarget.Vip);
+            if (outcome.Marks.TryGetValue(key, out var mark))
+            {
+                var probeTarget = target.ProbeTarget with { DsrMark = mark };
+                _targets[i] = target with
+                {
+                    ProbeTarget = probeTarget,
+                    Description = HealthProbes.Describe(target.Check, probeTarget, target.Server),
+                };
+            }
+            else if (outcome.Failures.TryGetValue(key, out var reason))
+            {
+                if (!fallbacks.TryGetValue(target.Service, out var reasons))
+                {
+                    fallbacks[target.Service] = reasons = [];
+                }
+
+                reasons.Add((target.Server, reason));
+            }
+        }
+
+        foreach (var (service, reasons) in fallbacks)
+        {
+            // Most often one reason for all (no CAP_NET_ADMIN): say it once rather than per server.
+            var servers = string.Join(", ", reasons.Select(r => r.Server));
+            var distinct = reasons.Select(r => r.Reason).Distinct().ToList();
+            Log.DsrProbeFallback(_logger, service, servers,
+                distinct.Count == 1 ? distinct[0] : string.Join("; ", reasons.Select(r => $"{r.Server}: {r.Reason}")));
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -152,8 +244,9 @@ public sealed partial class HealthMonitor : IAsyncDisposable
             var snapshot = _snapshot;
             var servers = snapshot.Table[target.Service];
             var current = servers[target.Server];
-            var next = HealthPolicy.Apply(current, result, target.Check.Rise, target.Check.Fall,
+            var applied = HealthPolicy.Apply(current, result, target.Check.Rise, target.Check.Fall,
                 _timeProvider.GetUtcNow(), out var changed);
+            var next = applied with { LastReason = $"{target.Description}: {result.Detail}" };
             var newServices = snapshot.Table.SetItem(target.Service, servers.SetItem(target.Server, next));
             Volatile.Write(ref _snapshot, new HealthSnapshot(newServices));
             if (changed)

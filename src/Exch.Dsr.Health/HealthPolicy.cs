@@ -19,6 +19,12 @@ public sealed record ServerHealth(
     DateTimeOffset? LastProbe)
 {
     public static readonly ServerHealth Initial = new(HealthState.Unknown, 0, 0, null, null);
+
+    /// <summary>
+    /// The latest probe's result with the path it took, for a status view: e.g. "https /owa VIP 10.203.7.100:443 via
+    /// CAS1: connect timed out after 400ms"; null before the first probe.
+    /// </summary>
+    public string? LastReason { get; init; }
 }
 
 /// <summary>

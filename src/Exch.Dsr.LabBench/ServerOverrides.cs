@@ -11,9 +11,9 @@ namespace Exch.Dsr.LabBench;
 /// <remarks>
 /// Two layers. Server-wide events (no service named) set the server's state in every service it is in, and a
 /// server-wide <c>weight</c> replaces its weight everywhere. Service-scoped events change one member only: <c>down</c>,
-/// <c>up</c> and <c>disable</c> its health and admin state there (health checks run per service: a CAS can fail its
-/// OWA check while RPC answers), <c>weight</c> and <c>drain</c> (weight 0, LVS's quiescent member) its weight there,
-/// <c>enable</c> clears that service's <c>disable</c> and weight. Each layer is cleared only by events of its own
+/// <c>up</c>, <c>disable</c> and <c>drain</c> (LVS's quiescent member: no new clients) its health and admin state there
+/// (health checks run per service: a CAS can fail its OWA check while RPC answers), <c>weight</c> its weight there,
+/// <c>enable</c> clears that service's <c>disable</c> and <c>drain</c> but keeps a weight set on purpose. Each layer is cleared only by events of its own
 /// scope; in a service the more restrictive state of the two applies (disabled, then down, then drained, then up).
 /// Not thread-safe: one writer (the replay loop, or the control plane's update task) owns it.
 /// </remarks>
@@ -50,7 +50,10 @@ public sealed class ServerOverrides
             return status;
         }
 
-        var scoped = flags.Disabled ? ServerState.Disabled : flags.Down ? ServerState.Down : ServerState.Up;
+        var scoped = flags.Disabled ? ServerState.Disabled
+            : flags.Down ? ServerState.Down
+            : flags.Drained ? ServerState.Drained
+            : ServerState.Up;
         return Rank(scoped) > Rank(status.State) ? status with { State = scoped } : status;
     }
 
@@ -65,12 +68,12 @@ public sealed class ServerOverrides
         _servers.Keys.ToDictionary(name => name, StatusOf, StringComparer.Ordinal);
 
     /// <summary>
-    /// Every member with a service-scoped state (down or disabled in that service), merged with its server-wide
+    /// Every member with a service-scoped state (down, disabled or drained in that service), merged with its server-wide
     /// status as <see cref="StatusOf(string, string)"/> does, for the snapshot builder, where it replaces the
     /// server-wide status in that service.
     /// </summary>
     public IReadOnlyDictionary<MemberKey, ServerStatus> MemberStatuses() =>
-        _members.Where(m => m.Value.Down || m.Value.Disabled)
+        _members.Where(m => m.Value.Down || m.Value.Disabled || m.Value.Drained)
             .ToDictionary(m => m.Key, m => StatusOf(m.Key.Service, m.Key.Server));
 
     /// <summary>Applies a validated event (see <see cref="Validate"/>).</summary>
@@ -89,8 +92,8 @@ public sealed class ServerOverrides
                 ServerEventAction.Down => old with { Down = true },
                 ServerEventAction.Up => old with { Down = false },
                 ServerEventAction.Disable => old with { Disabled = true },
-                ServerEventAction.Drain => old with { Weight = 0 },
-                ServerEventAction.Enable => old with { Disabled = false, Weight = null },
+                ServerEventAction.Drain => old with { Drained = true },
+                ServerEventAction.Enable => old with { Disabled = false, Drained = false },
                 ServerEventAction.Weight => old with { Weight = change.Weight },
                 _ => throw new ArgumentOutOfRangeException(nameof(change), change.Action, "unknown action"),
             };
@@ -180,5 +183,5 @@ public sealed class ServerOverrides
 
     private readonly record struct ServerFlags(bool Down, bool Disabled, bool Drained, int? Weight);
 
-    private readonly record struct MemberFlags(bool Down, bool Disabled, int? Weight);
+    private readonly record struct MemberFlags(bool Down, bool Disabled, bool Drained, int? Weight);
 }

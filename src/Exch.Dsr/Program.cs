@@ -35,5 +35,10 @@ public static class Program
         yield return ReplayCommand.Create();
         yield return DemoCommand.Create();
         yield return RunCommand.Create();
+        yield return HostSideCommand.Create();
+        foreach (var command in ControlCommands.Create())
+        {
+            yield return command;
+        }
     }
 }

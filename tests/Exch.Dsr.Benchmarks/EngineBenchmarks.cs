@@ -18,9 +18,12 @@ public class KnownClientBenchmarks
 {
     public const int Batch = 65_536;
 
+    /// <summary>Frames per receive batch in the batched benchmark (a ring hands the worker up to a few dozen at a time).</summary>
+    public const int RxBatch = 32;
+
     // 100 ns a frame: ten million frames per simulated second, so no entry can time out during a run
     // (established connections live an hour, persistence entries four hours, as in the shipped configuration).
-    private const long FrameIntervalNs = 100;
+    internal const long FrameIntervalNs = 100;
 
     private readonly EngineCountersSnapshot _counters = new();
     private ForwardingEngine _engine = null!;
@@ -40,56 +43,75 @@ public class KnownClientBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        // The timed frames: one ACK per client, laid out in a random client order.
+        (_engine, _frames) = SetUpKnownClients(Clients, EngineLab.Shuffled(Clients, seed: 1124), ref _nowNs);
+        _engine.CopyCountersTo(_counters);
+        _forwardedBefore = _counters.Verdict(ForwardVerdict.Forwarded);
+        _newConnectionsBefore = _counters.Event(EngineEvent.NewConnections);
+    }
+
+    /// <summary>
+    /// An engine in which <paramref name="clients"/> clients each have an ESTABLISHED connection and a persistence
+    /// entry, and a ring with one ACK per slot from client <paramref name="slotClients"/>[slot], every one of them
+    /// validated (forwarded on its existing flow, MACs rewritten) before anything is timed.
+    /// </summary>
+    internal static (ForwardingEngine Engine, InMemoryFrameRing Frames) SetUpKnownClients(int clients, int[] slotClients, ref long nowNs)
+    {
         var timeouts = ConnectionTimeouts.Lvs with { TcpEstablished = TimeSpan.FromHours(1) };
-        _engine = EngineLab.CreateEngine(EngineLab.OwaHttps(TimeSpan.FromHours(4), timeouts));
+        var engine = EngineLab.CreateEngine(EngineLab.OwaHttps(TimeSpan.FromHours(4), timeouts));
 
         // Every client's handshake: the SYN schedules it and creates its persistence entry, the ACK establishes it.
         var handshake = new InMemoryFrameRing(2, EngineLab.Appliance, EngineLab.Router);
-        for (var client = 0; client < Clients; client++)
+        for (var client = 0; client < clients; client++)
         {
             var address = EngineLab.Client(client);
             var port = EngineLab.ClientPort(client);
             handshake.ComposeTcp(0, address, port, EngineLab.Vip, EngineLab.HttpsPort, TcpFlags.Syn, (uint)client);
             handshake.ComposeTcp(1, address, port, EngineLab.Vip, EngineLab.HttpsPort, TcpFlags.Ack, (uint)client + 1);
-            var verdict = _engine.Process(handshake.Frame(0), _nowNs += FrameIntervalNs, out var decision);
-            EngineLab.Expect(_engine, handshake.Frame(0), verdict, decision, DecisionReason.New, client);
-            verdict = _engine.Process(handshake.Frame(1), _nowNs += FrameIntervalNs, out decision);
-            EngineLab.Expect(_engine, handshake.Frame(1), verdict, decision, DecisionReason.ExistingFlow, client);
+            var verdict = engine.Process(handshake.Frame(0), nowNs += FrameIntervalNs, out var decision);
+            EngineLab.Expect(engine, handshake.Frame(0), verdict, decision, DecisionReason.New, client);
+            verdict = engine.Process(handshake.Frame(1), nowNs += FrameIntervalNs, out decision);
+            EngineLab.Expect(engine, handshake.Frame(1), verdict, decision, DecisionReason.ExistingFlow, client);
         }
 
-        // The timed frames: one ACK per client, laid out in a random client order.
-        var order = EngineLab.Shuffled(Clients, seed: 1124);
-        _frames = new InMemoryFrameRing(Clients, EngineLab.Appliance, EngineLab.Router);
-        for (var slot = 0; slot < Clients; slot++)
+        var frames = new InMemoryFrameRing(slotClients.Length, EngineLab.Appliance, EngineLab.Router);
+        for (var slot = 0; slot < slotClients.Length; slot++)
         {
-            var client = order[slot];
-            _frames.ComposeTcp(slot, EngineLab.Client(client), EngineLab.ClientPort(client), EngineLab.Vip, EngineLab.HttpsPort, TcpFlags.Ack, (uint)client + 1);
+            var client = slotClients[slot];
+            frames.ComposeTcp(slot, EngineLab.Client(client), EngineLab.ClientPort(client), EngineLab.Vip, EngineLab.HttpsPort, TcpFlags.Ack, (uint)client + 1);
         }
 
         // Validation: every timed frame is forwarded on its existing flow, MACs rewritten.
-        for (var slot = 0; slot < Clients; slot++)
+        for (var slot = 0; slot < slotClients.Length; slot++)
         {
-            var frame = _frames.Frame(slot);
-            var verdict = _engine.Process(frame, _nowNs += FrameIntervalNs, out var decision);
-            EngineLab.Expect(_engine, frame, verdict, decision, DecisionReason.ExistingFlow, slot);
-            _frames.Restore(slot);
+            var frame = frames.Frame(slot);
+            var verdict = engine.Process(frame, nowNs += FrameIntervalNs, out var decision);
+            EngineLab.Expect(engine, frame, verdict, decision, DecisionReason.ExistingFlow, slot);
+            frames.Restore(slot);
         }
 
-        var serviceId = _engine.Current!.Services[0].Id;
-        if (_engine.ConnectionCount != Clients || _engine.ListPersistence(serviceId).Count != Clients)
+        var serviceId = engine.Current!.Services[0].Id;
+        if (engine.ConnectionCount != clients || engine.ListPersistence(serviceId).Count != clients)
         {
-            throw new InvalidOperationException($"expected {Clients} connections and persistence entries, found {_engine.ConnectionCount} and {_engine.ListPersistence(serviceId).Count}");
+            throw new InvalidOperationException($"expected {clients} connections and persistence entries, found {engine.ConnectionCount} and {engine.ListPersistence(serviceId).Count}");
         }
 
-        _engine.CopyCountersTo(_counters);
-        _forwardedBefore = _counters.Verdict(ForwardVerdict.Forwarded);
-        _newConnectionsBefore = _counters.Event(EngineEvent.NewConnections);
+        return (engine, frames);
     }
 
     [Benchmark(OperationsPerInvoke = Batch, Description = "known client (ACK)")]
     public int KnownClient()
     {
         var forwarded = _frames.Process(_engine, Batch, FrameIntervalNs, ref _nowNs, ref _cursor);
+        _timedFrames += Batch;
+        return forwarded;
+    }
+
+    /// <summary>The same frames in receive batches of <see cref="RxBatch"/>: Prefetch each frame of a batch, then Process each.</summary>
+    [Benchmark(OperationsPerInvoke = Batch, Description = "known client (ACK), batches of 32 + Prefetch")]
+    public int KnownClientBatched()
+    {
+        var forwarded = _frames.ProcessBatches(_engine, Batch, RxBatch, FrameIntervalNs, ref _nowNs, ref _cursor);
         _timedFrames += Batch;
         return forwarded;
     }
@@ -105,6 +127,88 @@ public class KnownClientBenchmarks
         {
             throw new InvalidOperationException($"timed {_timedFrames} frames: {forwarded} forwarded, {created} new connections (expected all forwarded, none new)");
         }
+    }
+}
+
+/// <summary>
+/// Known clients with locality: the same 1,000,000 clients and tables as <see cref="KnownClientBenchmarks"/>, but the
+/// timed frames come from a Zipf(1) popularity over the clients (the most active client sends about 1 frame in 14,
+/// the top 1 % of clients about two thirds of the frames), the popular clients scattered over the table. Real traffic
+/// sits between this and the uniform random order.
+/// </summary>
+[MemoryDiagnoser]
+public class ZipfClientBenchmarks
+{
+    public const int Clients = 1_000_000;
+    public const int Frames = 1 << 20;
+
+    private readonly EngineCountersSnapshot _counters = new();
+    private ForwardingEngine _engine = null!;
+    private InMemoryFrameRing _frames = null!;
+    private long _nowNs = KnownClientBenchmarks.StartNs;
+    private int _cursor;
+    private long _timedFrames;
+    private long _forwardedBefore;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        (_engine, _frames) = KnownClientBenchmarks.SetUpKnownClients(Clients, ZipfSample(Clients, Frames, seed: 2026), ref _nowNs);
+        _engine.CopyCountersTo(_counters);
+        _forwardedBefore = _counters.Verdict(ForwardVerdict.Forwarded);
+    }
+
+    [Benchmark(OperationsPerInvoke = KnownClientBenchmarks.Batch, Description = "known client (ACK), Zipf(1) over 1M")]
+    public int KnownClient()
+    {
+        var forwarded = _frames.Process(_engine, KnownClientBenchmarks.Batch, KnownClientBenchmarks.FrameIntervalNs, ref _nowNs, ref _cursor);
+        _timedFrames += KnownClientBenchmarks.Batch;
+        return forwarded;
+    }
+
+    [Benchmark(OperationsPerInvoke = KnownClientBenchmarks.Batch, Description = "known client (ACK), Zipf(1) over 1M, batches of 32 + Prefetch")]
+    public int KnownClientBatched()
+    {
+        var forwarded = _frames.ProcessBatches(_engine, KnownClientBenchmarks.Batch, KnownClientBenchmarks.RxBatch, KnownClientBenchmarks.FrameIntervalNs, ref _nowNs, ref _cursor);
+        _timedFrames += KnownClientBenchmarks.Batch;
+        return forwarded;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _engine.CopyCountersTo(_counters);
+        var forwarded = _counters.Verdict(ForwardVerdict.Forwarded) - _forwardedBefore;
+        if (forwarded != _timedFrames)
+        {
+            throw new InvalidOperationException($"timed {_timedFrames} frames: {forwarded} forwarded (expected all)");
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> clients drawn with probability proportional to 1 / rank, ranks mapped to clients
+    /// through a fixed shuffle so that the popular ones are spread over the table.
+    /// </summary>
+    private static int[] ZipfSample(int clients, int count, int seed)
+    {
+        var cumulative = new double[clients];
+        var sum = 0.0;
+        for (var rank = 0; rank < clients; rank++)
+        {
+            sum += 1.0 / (rank + 1);
+            cumulative[rank] = sum;
+        }
+
+        var clientOfRank = EngineLab.Shuffled(clients, seed);
+        var random = new Random(seed);
+        var sample = new int[count];
+        for (var i = 0; i < count; i++)
+        {
+            var rank = Array.BinarySearch(cumulative, random.NextDouble() * sum);
+            sample[i] = clientOfRank[rank < 0 ? Math.Min(~rank, clients - 1) : rank];
+        }
+
+        return sample;
     }
 }
 

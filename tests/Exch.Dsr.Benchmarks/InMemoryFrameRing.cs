@@ -98,4 +98,39 @@ internal sealed class InMemoryFrameRing
         cursor = at;
         return forwarded;
     }
+
+    /// <summary>
+    /// The same frames the way a receive loop over a ring batch runs them: for each <paramref name="batch"/> frames,
+    /// first <see cref="ForwardingEngine.Prefetch"/> every one, then <see cref="ForwardingEngine.Process"/> every one
+    /// (one clock reading per batch, as a receive loop takes it). A batch ends early at the end of the ring, as a
+    /// receive batch ends at the end of a ring's blocks.
+    /// </summary>
+    public int ProcessBatches(ForwardingEngine engine, int count, int batch, long intervalNs, ref long nowNs, ref int cursor)
+    {
+        var now = nowNs;
+        var at = cursor;
+        var forwarded = 0;
+        for (var done = 0; done < count;)
+        {
+            var frames = Math.Min(Math.Min(batch, count - done), Count - at);
+            for (var i = 0; i < frames; i++)
+            {
+                engine.Prefetch(Frame(at + i));
+            }
+
+            now += intervalNs * frames;
+            for (var i = 0; i < frames; i++)
+            {
+                forwarded += engine.Process(Frame(at + i), now, out _) == ForwardVerdict.Forwarded ? 1 : 0;
+                Restore(at + i);
+            }
+
+            done += frames;
+            at = at + frames == Count ? 0 : at + frames;
+        }
+
+        nowNs = now;
+        cursor = at;
+        return forwarded;
+    }
 }

@@ -328,6 +328,43 @@ public sealed class DefaultsTests
     }
 
     [Test]
+    public void Exec_check_takes_an_expect_matched_on_its_output()
+    {
+        var config = TestConfigs.Valid(TestConfigs.Servers + """
+            [[service]]
+            name = "x"
+            vip = "10.0.0.10"
+            ports = [443]
+            [service.check]
+            kind = "exec"
+            program = "/usr/local/bin/check-owa %h %p"
+            expect = "OK"
+            """);
+
+        Assert.That(config.Services[0].Check.Expect, Is.EqualTo("OK"));
+        Assert.That(config.Services[0].Check.Kind, Is.EqualTo(HealthCheckKind.Exec));
+    }
+
+    [TestCase("tcp", "")]
+    [TestCase("https", "path = \"/owa\"")]
+    [TestCase("send-expect", "expect = \"\"")]
+    public void Dsr_probe_can_be_turned_off_per_check(string kind, string more)
+    {
+        var config = TestConfigs.Valid(TestConfigs.Servers + $$"""
+            [[service]]
+            name = "x"
+            vip = "10.0.0.10"
+            ports = [443]
+            [service.check]
+            kind = "{{kind}}"
+            {{more}}
+            dsr-probe = false
+            """);
+
+        Assert.That(config.Services[0].Check.DsrProbe, Is.False);
+    }
+
+    [Test]
     public void Send_expect_accepts_an_explicitly_empty_expect()
     {
         var config = TestConfigs.Valid(TestConfigs.Servers + """

@@ -335,6 +335,18 @@ public sealed class ValidationTests
             "test.toml:15:1: 'path' does nothing for a 'tcp' check; it is used by kind http, https");
 
     [Test]
+    public void Dsr_probe_is_refused_on_an_exec_check()
+        => AssertOnly(
+            WithService("[service.check]\nkind = \"exec\"\nprogram = \"/bin/true\"\ndsr-probe = true"),
+            "test.toml:16:1: 'dsr-probe' does nothing for a 'exec' check; it is used by kind tcp, send-expect, http, https, smtp");
+
+    [Test]
+    public void Expect_is_refused_on_a_tcp_check()
+        => AssertOnly(
+            WithService("[service.check]\nkind = \"tcp\"\nexpect = \"OK\""),
+            "test.toml:15:1: 'expect' does nothing for a 'tcp' check; it is used by kind send-expect, http, https, smtp, exec");
+
+    [Test]
     public void Unknown_check_kind()
         => AssertOnly(WithService("[service.check]\nkind = \"ping\""), "test.toml:14:8: kind 'ping' is not one of none, tcp, send-expect, http, https, smtp, exec");
 

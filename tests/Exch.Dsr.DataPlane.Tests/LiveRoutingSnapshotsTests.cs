@@ -49,7 +49,7 @@ public sealed class LiveRoutingSnapshotsTests
     }
 
     [Test]
-    public void The_pcap_filter_adds_echo_to_owned_vips_and_keeps_the_tagged_alternative_last()
+    public void The_pcap_filter_takes_icmp_to_the_vips_and_icmp6_only_when_ipv6_is_in_play_and_keeps_the_tagged_alternative_last()
     {
         var config = TestConfigs.TwoServers(TestConfigs.Server("CAS1", "192.0.2.11"), TestConfigs.Server("CAS2", "192.0.2.12"));
 
@@ -59,6 +59,10 @@ public sealed class LiveRoutingSnapshotsTests
         Assert.That(owned, Does.Contain($"(icmp and dst host {TestConfigs.Vip})").And.Contain("arp").And.Contain("tcp dst port (135 or 443 or 7575 or 7576)"));
         Assert.That(owned, Does.EndWith("))").And.Contain(" or (vlan and ("));
         Assert.That(owned.IndexOf("vlan", StringComparison.Ordinal), Is.GreaterThan(owned.IndexOf("icmp", StringComparison.Ordinal)), "everything untagged comes before 'vlan'");
-        Assert.That(hosted, Does.Not.Contain("icmp"));
+        Assert.That(hosted, Does.Contain($"(icmp and dst host {TestConfigs.Vip})"), "ICMP errors to a hosted VIP still follow their flow");
+        Assert.That(owned, Does.Not.Contain("icmp6"), "nothing IPv6 in this configuration");
+
+        var v6Server = config with { Servers = [.. config.Servers, TestConfigs.Server("CAS6", "2001:db8::16")] };
+        Assert.That(LiveDataPlane.PcapFilter(v6Server), Does.Contain("icmp6"), "neighbour advertisements of an IPv6 auto server");
     }
 }

@@ -48,13 +48,16 @@ public sealed class NeighbourTableTests
     }
 
     [Test]
-    public void An_ipv6_server_set_to_auto_is_not_resolvable_and_never_asked_for()
+    public void An_ipv6_server_set_to_auto_is_asked_with_ndp_and_learned_like_an_ipv4_one()
     {
         var table = new NeighbourTable([TestConfigs.Server("CAS6", "2001:db8::11"), TestConfigs.Server("CAS1", "10.0.0.11")]);
 
-        Assert.That(table.IsResolvable(0), Is.False);
-        Assert.That(table.IsResolvable(1), Is.True);
-        Assert.That(table.ArpTargets.Length, Is.EqualTo(1));
+        Assert.That(table.ArpTargets.ToArray(), Is.EqualTo(new[] { IpAddress128.Parse("10.0.0.11") }));
+        Assert.That(table.NdpTargets.ToArray(), Is.EqualTo(new[] { IpAddress128.Parse("2001:db8::11") }));
+        Assert.That(table.HasTargets, Is.True);
+        Assert.That(table.Observe(IpAddress128.Parse("2001:db8::11"), Cas1Mac), Is.True);
+        Assert.That(table.AdoptObserved().Single().Server, Is.EqualTo("CAS6"));
+        Assert.That(table.MacOf(0), Is.EqualTo(Cas1Mac));
     }
 
     [Test]

@@ -151,7 +151,10 @@ public sealed class HealthMonitorTests
 
         await Tick(calls += 2);
         Assert.That(monitor.Snapshot.Get("owa-https", "CAS1"), Is.EqualTo(
-            new ServerHealth(HealthState.Down, 0, 3, "body lacks 'utlook'", time.GetUtcNow())));
+            new ServerHealth(HealthState.Down, 0, 3, "body lacks 'utlook'", time.GetUtcNow())
+            {
+                LastReason = "https /owa 127.0.0.1:443: body lacks 'utlook'",
+            }));
 
         probe.Results[cas1.Address] = new ProbeResult(true, "status 200");
         await Tick(calls += 2);
@@ -161,12 +164,12 @@ public sealed class HealthMonitorTests
 
         Assert.That(changes.Where(c => c.Server == "CAS1").Select(c => c.ToString()), Is.EqualTo(new[]
         {
-            "owa-https/CAS1 UP: https /owa: status 200 (first probe)",
-            "owa-https/CAS1 DOWN: https /owa: body lacks 'utlook' (3 of 3)",
-            "owa-https/CAS1 UP: https /owa: status 200 (2 of 2)",
+            "owa-https/CAS1 UP: https /owa 127.0.0.1:443: status 200 (first probe)",
+            "owa-https/CAS1 DOWN: https /owa 127.0.0.1:443: body lacks 'utlook' (3 of 3)",
+            "owa-https/CAS1 UP: https /owa 127.0.0.1:443: status 200 (2 of 2)",
         }));
         Assert.That(logger.Lines(LogLevel.Information).Concat(logger.Lines(LogLevel.Warning)), Does.Contain(
-            "owa-https/CAS1 DOWN: https /owa: body lacks 'utlook' (3 of 3)"));
+            "owa-https/CAS1 DOWN: https /owa 127.0.0.1:443: body lacks 'utlook' (3 of 3)"));
         Assert.That(logger.Entries.Count(e => e.Level >= LogLevel.Information && e.Message.Contains("CAS1", StringComparison.Ordinal)),
             Is.EqualTo(3), "one line per transition, none per probe");
         Assert.That(snapshotBefore.Get("owa-https", "CAS1")!.State, Is.EqualTo(HealthState.Unknown), "a published snapshot never changes");
@@ -185,7 +188,10 @@ public sealed class HealthMonitorTests
         time.Advance(TimeSpan.FromSeconds(2));
         await Eventually(() => Volatile.Read(ref calls) == 2 && time.ActiveTimers == 1, "the second probe");
         Assert.That(monitor.Snapshot.Get("owa-https", "CAS1"), Is.EqualTo(
-            new ServerHealth(HealthState.Down, 0, 2, "probe error: InvalidOperationException", time.GetUtcNow())));
+            new ServerHealth(HealthState.Down, 0, 2, "probe error: InvalidOperationException", time.GetUtcNow())
+            {
+                LastReason = "https /owa 127.0.0.1:443: probe error: InvalidOperationException",
+            }));
     }
 
     private sealed class ThrowingProbe(Action onCall) : IHealthProbe
@@ -234,9 +240,9 @@ public sealed class HealthMonitorTests
         {
             Assert.That(changes.Select(c => c.Change.ToString()), Is.EqualTo(new[]
             {
-                $"owa-https/CAS1 UP: tcp {server.Port}: connected (first probe)",
-                $"owa-https/CAS1 DOWN: tcp {server.Port}: connect refused (3 of 3)",
-                $"owa-https/CAS1 UP: tcp {server.Port}: connected (2 of 2)",
+                $"owa-https/CAS1 UP: tcp 127.0.0.1:{server.Port}: connected (first probe)",
+                $"owa-https/CAS1 DOWN: tcp 127.0.0.1:{server.Port}: connect refused (3 of 3)",
+                $"owa-https/CAS1 UP: tcp 127.0.0.1:{server.Port}: connected (2 of 2)",
             }));
             // fall × interval plus one interval of phase, with scheduling slack.
             Assert.That(changes[1].At - stoppedAt, Is.LessThan(TimeSpan.FromMilliseconds(400 + 200)));

@@ -74,7 +74,7 @@ public sealed class ProbeTests
     {
         await using var server = FakeServer.Start(FakeServer.Hang);
         var check = Check(HealthCheckKind.SendExpect, server.Port, TimeSpan.FromMilliseconds(300)) with { Send = "HELLO\r\n", Expect = "" };
-        Assert.That(await ProbeAsync(check), Is.EqualTo(new ProbeResult(false, "timed out after 300ms")));
+        Assert.That(await ProbeAsync(check), Is.EqualTo(new ProbeResult(false, "no reply after 300ms")));
     }
 
     [Test]
@@ -86,7 +86,7 @@ public sealed class ProbeTests
         var result = await ProbeAsync(check);
         Assert.Multiple(() =>
         {
-            Assert.That(result, Is.EqualTo(new ProbeResult(false, "timed out after 500ms")));
+            Assert.That(result, Is.EqualTo(new ProbeResult(false, "no reply after 500ms")));
             Assert.That(clock.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(450)).And.LessThan(TimeSpan.FromMilliseconds(1500)));
         });
     }
@@ -269,6 +269,44 @@ public sealed class ProbeTests
         {
             File.Delete(script);
             File.Delete(marker);
+        }
+    }
+
+    [Test]
+    public async Task Exec_with_expect_is_judged_on_its_output_not_its_exit_code()
+    {
+        // The Piranha OWA script's shape: the answer is what it prints.
+        var script = Script("[ \"$1\" = 127.0.0.1 ] && echo OK && exit 1\necho FAILED\n");
+        try
+        {
+            var check = Check(HealthCheckKind.Exec, 443) with { Program = $"/bin/sh {script} %h %p", Expect = "OK" };
+            Assert.That(await ProbeAsync(check), Is.EqualTo(new ProbeResult(true, "output has 'OK'")));
+            var other = HealthProbes.Create(check with { Expect = "UP" });
+            Assert.That(await other.ProbeAsync(At(443), CancellationToken.None), Is.EqualTo(new ProbeResult(false, "output lacks 'UP' (exit code 1)")));
+            var elsewhere = await HealthProbes.Create(check).ProbeAsync(new ProbeTarget(IPAddress.Parse("127.0.0.2"), 443, Vip), CancellationToken.None);
+            Assert.That(elsewhere, Is.EqualTo(new ProbeResult(false, "output lacks 'OK' (exit code 0)")), "exit code 0 does not count when expect is set");
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+    }
+
+    [Test]
+    public async Task Exec_output_is_read_bounded_and_a_chatty_program_does_not_block()
+    {
+        // 4 MiB before the answer: far more than a pipe holds and than is kept, so OK falls outside what is matched.
+        var script = Script("head -c 4194304 /dev/zero | tr '\\0' x\necho OK\n");
+        try
+        {
+            var check = Check(HealthCheckKind.Exec, 1, TimeSpan.FromSeconds(5)) with { Program = $"/bin/sh {script}", Expect = "OK" };
+            var clock = Stopwatch.StartNew();
+            Assert.That(await ProbeAsync(check), Is.EqualTo(new ProbeResult(false, "output lacks 'OK' (exit code 0)")));
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(4)), "the program ran to its end instead of blocking on a full pipe");
+        }
+        finally
+        {
+            File.Delete(script);
         }
     }
 

@@ -53,11 +53,14 @@ public sealed class ServerOverridesTests
         overrides.Apply(config, Event("CAS3", ServerEventAction.Weight, "outlook-rpc", weight: 5));
         overrides.Apply(config, Event("CAS1", ServerEventAction.Drain, "smtp"));
         Assert.That(overrides.WeightOf(outlook, outlook.Members[2]), Is.EqualTo(5));
-        Assert.That(overrides.WeightOf(smtp, smtp.Members[0]), Is.Zero);
+        Assert.That(overrides.StatusOf("smtp", "CAS1").State, Is.EqualTo(ServerState.Drained), "a scoped drain is a state, shown as drained");
+        Assert.That(overrides.StatusOf("outlook-rpc", "CAS1").State, Is.EqualTo(ServerState.Up));
         Assert.That(overrides.WeightOf(outlook, outlook.Members[0]), Is.EqualTo(1));
 
         Assert.That(overrides.Apply(config, Event("CAS1", ServerEventAction.Enable, "smtp")), Is.True);
-        Assert.That(overrides.WeightOf(smtp, smtp.Members[0]), Is.EqualTo(1));
+        Assert.That(overrides.StatusOf("smtp", "CAS1").State, Is.EqualTo(ServerState.Up));
+        Assert.That(overrides.Apply(config, Event("CAS3", ServerEventAction.Enable, "outlook-rpc")), Is.False, "enable ends a drain or disable, not a weight set on purpose");
+        Assert.That(overrides.WeightOf(outlook, outlook.Members[2]), Is.EqualTo(5));
     }
 
     [Test]

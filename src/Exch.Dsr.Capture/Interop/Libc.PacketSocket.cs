@@ -21,11 +21,20 @@ internal static partial class Libc
     public const int PACKET_RESERVE = 12;
     public const int PACKET_FANOUT = 18;
     public const int PACKET_QDISC_BYPASS = 20;
+    public const int PACKET_FANOUT_DATA = 22;
     public const int PACKET_IGNORE_OUTGOING = 23;
 
     public const int PACKET_FANOUT_HASH = 0;
+    public const int PACKET_FANOUT_CBPF = 6;
+
+    /// <summary>
+    /// Newer than Debian 12's headers (linux/if_packet.h of kernel 6.x): a fanout group has its own packet hook, so the
+    /// member sockets' PACKET_IGNORE_OUTGOING no longer applies; the group must be told with this flag.
+    /// </summary>
+    public const int PACKET_FANOUT_FLAG_IGNORE_OUTGOING = 0x4000;
     public const int PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
 
+    public const int TPACKET_V2 = 1;
     public const int TPACKET_V3 = 2;
 
     public const uint TP_STATUS_KERNEL = 0;
@@ -37,6 +46,12 @@ internal static partial class Libc
 
     /// <summary>TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + sizeof(struct sockaddr_ll): where the frame area may start.</summary>
     public const int TPACKET3_HDRLEN = 48 + 20;
+
+    /// <summary>TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) + sizeof(struct sockaddr_ll).</summary>
+    public const int TPACKET2_HDRLEN = 32 + 20;
+
+    /// <summary>TPACKET_ALIGNMENT: frame sizes and the kernel's header offsets are multiples of it.</summary>
+    public const int TPACKET_ALIGNMENT = 16;
 
     /// <summary>struct sockaddr_ll: 20 bytes. sll_protocol is big-endian.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -62,6 +77,50 @@ internal static partial class Libc
         public uint tp_retire_blk_tov;
         public uint tp_sizeof_priv;
         public uint tp_feature_req_word;
+    }
+
+    /// <summary>struct tpacket_req: 16 bytes, the PACKET_RX_RING argument for TPACKET_V2.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TPacketReq
+    {
+        public uint tp_block_size;
+        public uint tp_block_nr;
+        public uint tp_frame_size;
+        public uint tp_frame_nr;
+    }
+
+    /// <summary>struct tpacket2_hdr: 32 bytes, at the start of every frame slot of a TPACKET_V2 ring; tp_mac is relative to it.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public unsafe struct TPacket2Hdr
+    {
+        public uint tp_status;
+        public uint tp_len;
+        public uint tp_snaplen;
+        public ushort tp_mac;
+        public ushort tp_net;
+        public uint tp_sec;
+        public uint tp_nsec;
+        public ushort tp_vlan_tci;
+        public ushort tp_vlan_tpid;
+        public fixed byte tp_padding[4];
+    }
+
+    /// <summary>struct sock_filter (linux/filter.h): 8 bytes, one classic BPF instruction.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SockFilter
+    {
+        public ushort code;
+        public byte jt;
+        public byte jf;
+        public uint k;
+    }
+
+    /// <summary>struct sock_fprog: 16 bytes on x86-64 (len, padding, pointer), the PACKET_FANOUT_DATA argument for PACKET_FANOUT_CBPF.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public unsafe struct SockFprog
+    {
+        public ushort len;
+        public SockFilter* filter;
     }
 
     /// <summary>struct tpacket_bd_ts: 8 bytes.</summary>

@@ -6,8 +6,8 @@ using Exch.Dsr.Capture.Ports;
 namespace Exch.Dsr.Capture.PacketRing;
 
 /// <summary>
-/// A frame port on AF_PACKET: a TPACKET_V3 receive ring read in place, and a second, send-only packet socket
-/// that sends queued frames with sendmmsg.
+/// A frame port on AF_PACKET: a receive ring read in place (TPACKET_V2 frame slots or TPACKET_V3 blocks, see
+/// <see cref="RingReceiveMode"/>), and a second, send-only packet socket that sends queued frames with sendmmsg.
 /// </summary>
 /// <remarks>
 /// <para>Receive socket: bound to the interface with ETH_P_ALL only after the ring, PACKET_IGNORE_OUTGOING and
@@ -15,9 +15,13 @@ namespace Exch.Dsr.Capture.PacketRing;
 /// <para>Send socket: bound with protocol 0, so the kernel queues nothing to it (a packet socket bound to ETH_P_ALL
 /// would receive a copy of every frame), with PACKET_QDISC_BYPASS. sendmmsg measured faster than a PACKET_TX_RING
 /// on this lab (379 k against 335 k frames/s).</para>
-/// <para>Ring protocol: blocks are read in order; a block belongs to user space while its block_status has
-/// TP_STATUS_USER, and is handed back by storing TP_STATUS_KERNEL after a full barrier. Blocks walked by one
-/// receive are handed back at the start of the next, since the previous batch's spans point into them.</para>
+/// <para>Ring protocol: blocks (V3) or frame slots (V2) are read in order; one belongs to user space while its
+/// status has TP_STATUS_USER, and is handed back by storing TP_STATUS_KERNEL after a full barrier. What one receive
+/// walked is handed back at the start of the next, since the previous batch's spans point into it.</para>
+/// <para>Fanout: with <see cref="PacketRingOptions.Fanout"/> the receive socket joins a PACKET_FANOUT_CBPF group whose
+/// program (<see cref="FanoutProgram"/>) picks the member by client address; the group's own hook is told to ignore
+/// outgoing frames (PACKET_FANOUT_FLAG_IGNORE_OUTGOING), since the sockets' PACKET_IGNORE_OUTGOING stops applying
+/// once they are members.</para>
 /// <para>VLAN: veth and most NICs strip the 802.1Q tag into tp_vlan_tci. PACKET_RESERVE keeps 4 spare bytes in
 /// front of every frame, so the tag is put back in place (MACs moved 4 bytes back) without a copy.</para>
 /// </remarks>
@@ -29,14 +33,24 @@ public sealed unsafe class PacketRingPort : IFramePort
     /// <summary>tp_frame_size only sizes tp_frame_nr for the kernel's sanity checks: V3 frames are packed by length.</summary>
     private const uint FrameSizeHint = 2048;
 
+    /// <summary>
+    /// Room in a V2 slot before the frame: the kernel puts the MAC header at TPACKET_ALIGN(TPACKET2_HDRLEN + 16) +
+    /// PACKET_RESERVE - 14 = 70 for Ethernet; 96 leaves slack for a longer link header.
+    /// </summary>
+    private const int FrameSlotHeadroom = 96;
+
     private readonly SafeFileDescriptor _rx;
     private readonly SafeFileDescriptor _tx;
     private readonly SafeMappedMemory _ring;
     private readonly SafeNativeMemory _sendArea;
     private readonly WakeupEvent _wakeup;
     private readonly PortCounterSet _counters = new();
+    private readonly RingReceiveMode _mode;
     private readonly int _blockSize;
     private readonly int _blockCount;
+    private readonly int _slotSize;
+    private readonly int _slotsPerBlock;
+    private readonly int _slotCount;
     private readonly int _sendSlotStride;
     private readonly int _sendBatchSize;
 
@@ -50,12 +64,13 @@ public sealed unsafe class PacketRingPort : IFramePort
     private byte* _frame;          // the next frame of the current block, null when no block is being walked
     private int _framesLeft;       // frames not yet handed over in the current block
     private int _currentBlock = -1;
-    private int _releaseFrom;      // first block walked to its end and not yet handed back
-    private int _releaseCount;     // how many blocks from _releaseFrom to hand back at the next receive
+    private int _nextSlot;         // V2: the next frame slot to look at
+    private int _releaseFrom;      // first block (V3) or slot (V2) walked and not yet handed back
+    private int _releaseCount;     // how many from _releaseFrom to hand back at the next receive
 
     private int _disposed;
 
-    private PacketRingPort(PacketRingOptions options, SafeFileDescriptor rx, SafeFileDescriptor tx, SafeMappedMemory ring, WakeupEvent wakeup)
+    private PacketRingPort(PacketRingOptions options, SafeFileDescriptor rx, SafeFileDescriptor tx, SafeMappedMemory ring, WakeupEvent wakeup, int slotSize)
     {
         InterfaceName = options.InterfaceName;
         MaxFrameLength = options.MaxFrameLength;
@@ -63,8 +78,12 @@ public sealed unsafe class PacketRingPort : IFramePort
         _tx = tx;
         _ring = ring;
         _wakeup = wakeup;
+        _mode = options.ReceiveMode;
         _blockSize = options.BlockSizeBytes;
         _blockCount = options.BlockCount;
+        _slotSize = slotSize;
+        _slotsPerBlock = slotSize == 0 ? 0 : _blockSize / slotSize;
+        _slotCount = _slotsPerBlock * _blockCount;
         _sendBatchSize = options.SendBatchSize;
         _sendSlotStride = (options.MaxFrameLength + SlotAlignment - 1) & ~(SlotAlignment - 1);
 
@@ -87,6 +106,9 @@ public sealed unsafe class PacketRingPort : IFramePort
     public string InterfaceName { get; }
 
     public int MaxFrameLength { get; }
+
+    /// <summary>Bytes per frame slot in <see cref="RingReceiveMode.Frame"/> mode (0 in block mode).</summary>
+    public int FrameSlotSize => _slotSize;
 
     /// <summary>
     /// Opens both sockets on <see cref="PacketRingOptions.InterfaceName"/> in the calling thread's network namespace.
@@ -112,23 +134,44 @@ public sealed unsafe class PacketRingPort : IFramePort
             // Protocol 0: nothing is queued until the bind below, after the ring exists.
             rx = OpenSocket(name, "receive");
             int fd = rx.Fd;
-            SetInt(fd, Libc.SOL_PACKET, Libc.PACKET_VERSION, Libc.TPACKET_V3, name, "PACKET_VERSION TPACKET_V3");
+            bool slots = options.ReceiveMode == RingReceiveMode.Frame;
+            SetInt(fd, Libc.SOL_PACKET, Libc.PACKET_VERSION, slots ? Libc.TPACKET_V2 : Libc.TPACKET_V3, name, slots ? "PACKET_VERSION TPACKET_V2" : "PACKET_VERSION TPACKET_V3");
             SetInt(fd, Libc.SOL_PACKET, Libc.PACKET_RESERVE, ReserveBytes, name, "PACKET_RESERVE");
             SetInt(fd, Libc.SOL_PACKET, Libc.PACKET_IGNORE_OUTGOING, 1, name, "PACKET_IGNORE_OUTGOING");
 
-            var request = new Libc.TPacketReq3
+            int slotSize = 0;
+            int result;
+            if (slots)
             {
-                tp_block_size = (uint)options.BlockSizeBytes,
-                tp_block_nr = (uint)options.BlockCount,
-                tp_frame_size = FrameSizeHint,
-                tp_frame_nr = (uint)(options.BlockSizeBytes / FrameSizeHint * options.BlockCount),
-                tp_retire_blk_tov = (uint)options.BlockTimeoutMilliseconds,
-                tp_sizeof_priv = 0,
-                tp_feature_req_word = 0,
-            };
-            if (Libc.SetSockOpt(fd, Libc.SOL_PACKET, Libc.PACKET_RX_RING, &request, (uint)sizeof(Libc.TPacketReq3)) != 0)
+                slotSize = SlotSize(options, InterfaceMtu(fd, name));
+                var request = new Libc.TPacketReq
+                {
+                    tp_block_size = (uint)options.BlockSizeBytes,
+                    tp_block_nr = (uint)options.BlockCount,
+                    tp_frame_size = (uint)slotSize,
+                    tp_frame_nr = (uint)(options.BlockSizeBytes / slotSize * options.BlockCount),
+                };
+                result = Libc.SetSockOpt(fd, Libc.SOL_PACKET, Libc.PACKET_RX_RING, &request, (uint)sizeof(Libc.TPacketReq));
+            }
+            else
             {
-                throw Failure(name, $"PACKET_RX_RING ({options.BlockCount} blocks of {options.BlockSizeBytes} bytes)");
+                var request = new Libc.TPacketReq3
+                {
+                    tp_block_size = (uint)options.BlockSizeBytes,
+                    tp_block_nr = (uint)options.BlockCount,
+                    tp_frame_size = FrameSizeHint,
+                    tp_frame_nr = (uint)(options.BlockSizeBytes / FrameSizeHint * options.BlockCount),
+                    tp_retire_blk_tov = (uint)options.BlockTimeoutMilliseconds,
+                    tp_sizeof_priv = 0,
+                    tp_feature_req_word = 0,
+                };
+                result = Libc.SetSockOpt(fd, Libc.SOL_PACKET, Libc.PACKET_RX_RING, &request, (uint)sizeof(Libc.TPacketReq3));
+            }
+
+            if (result != 0)
+            {
+                string slotText = slots ? $", slots of {slotSize} bytes" : string.Empty;
+                throw Failure(name, $"PACKET_RX_RING ({options.BlockCount} blocks of {options.BlockSizeBytes} bytes{slotText})");
             }
 
             nuint ringLength = (nuint)options.BlockSizeBytes * (nuint)options.BlockCount;
@@ -145,10 +188,9 @@ public sealed unsafe class PacketRingPort : IFramePort
             }
 
             Bind(fd, (int)ifindex, Libc.ETH_P_ALL, name, "receive");
-            if (options.FanoutGroupId is ushort group)
+            if (options.Fanout is { } fanout)
             {
-                int fanout = group | ((Libc.PACKET_FANOUT_HASH | Libc.PACKET_FANOUT_FLAG_DEFRAG) << 16);
-                SetInt(fd, Libc.SOL_PACKET, Libc.PACKET_FANOUT, fanout, name, $"PACKET_FANOUT group {group}");
+                JoinFanout(fd, fanout, name);
             }
 
             tx = OpenSocket(name, "send");
@@ -159,7 +201,7 @@ public sealed unsafe class PacketRingPort : IFramePort
 
             Bind(tx.Fd, (int)ifindex, 0, name, "send");
             wakeup = new WakeupEvent();
-            return new PacketRingPort(options, rx, tx, ring, wakeup);
+            return new PacketRingPort(options, rx, tx, ring, wakeup, slotSize);
         }
         catch
         {
@@ -193,8 +235,8 @@ public sealed unsafe class PacketRingPort : IFramePort
                 FlushQueued();
             }
 
-            // The previous batch is dead now: hand back the blocks it was read from.
-            ReleaseWalkedBlocks();
+            // The previous batch is dead now: hand back the blocks or slots it was read from.
+            ReleaseWalked();
 
             byte* ring = (byte*)_ring.DangerousGetHandle();
             int count = Fill(ring, batch);
@@ -379,14 +421,109 @@ public sealed unsafe class PacketRingPort : IFramePort
             throw new ArgumentException("BlockSizeBytes must hold at least one frame of MaxFrameLength", nameof(options));
         }
 
-        if (options.FanoutGroupId == 0)
+        options.Fanout?.Validate();
+    }
+
+    /// <summary>
+    /// The V2 slot: headroom plus the longest frame the interface can deliver (MTU + Ethernet header + one 802.1Q
+    /// tag), capped at MaxFrameLength, rounded to TPACKET_ALIGNMENT. Sizing by the MTU rather than MaxFrameLength
+    /// (9018) keeps about six times more slots in the same memory on a 1500-byte network; a longer frame (GRO left
+    /// on) arrives truncated and is counted, never forwarded.
+    /// </summary>
+    private static int SlotSize(PacketRingOptions options, int mtu)
+    {
+        int frame = Math.Min(options.MaxFrameLength, mtu + 14 + VlanTag.Length);
+        int size = (FrameSlotHeadroom + frame + Libc.TPACKET_ALIGNMENT - 1) & ~(Libc.TPACKET_ALIGNMENT - 1);
+        if (size > options.BlockSizeBytes)
         {
-            throw new ArgumentException("FanoutGroupId 0 is reserved here: use 1-65535 or null", nameof(options));
+            throw new ArgumentException($"BlockSizeBytes ({options.BlockSizeBytes}) must hold one frame slot of {size} bytes", nameof(options));
+        }
+
+        return size;
+    }
+
+    /// <summary>The interface's MTU (SIOCGIFMTU on the packet socket, so in the socket's own namespace).</summary>
+    private static int InterfaceMtu(int fd, string name)
+    {
+        var request = default(Libc.IfReq);
+        byte* bytes = request.ifr_name;
+        int written = System.Text.Encoding.UTF8.GetBytes(name, new Span<byte>(bytes, Libc.IFNAMSIZ - 1));
+        bytes[written] = 0;
+        if (Libc.Ioctl(fd, Libc.SIOCGIFMTU, &request) != 0)
+        {
+            throw Failure(name, "SIOCGIFMTU");
+        }
+
+        return *(int*)request.ifr_ifru;
+    }
+
+    /// <summary>
+    /// Joins the PACKET_FANOUT_CBPF group (a socket must be bound before it may join) and installs the program that
+    /// picks the member by client. Every member installs the same program; the group keeps the last one.
+    /// </summary>
+    private static void JoinFanout(int fd, FanoutGroup fanout, string name)
+    {
+        int mode = Libc.PACKET_FANOUT_CBPF | Libc.PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+        SetInt(fd, Libc.SOL_PACKET, Libc.PACKET_FANOUT, fanout.Id | (mode << 16), name, $"PACKET_FANOUT group {fanout.Id} (PACKET_FANOUT_CBPF)");
+        Libc.SockFilter[] program = FanoutProgram.Build(fanout.ClientPrefixV4, fanout.ClientPrefixV6);
+        fixed (Libc.SockFilter* instructions = program)
+        {
+            var fprog = new Libc.SockFprog { len = (ushort)program.Length, filter = instructions };
+            if (Libc.SetSockOpt(fd, Libc.SOL_PACKET, Libc.PACKET_FANOUT_DATA, &fprog, (uint)sizeof(Libc.SockFprog)) != 0)
+            {
+                throw Failure(name, $"PACKET_FANOUT_DATA (the client program of group {fanout.Id})");
+            }
         }
     }
 
+    private int Fill(byte* ring, FrameBatch batch) => _mode == RingReceiveMode.Frame ? FillSlots(ring, batch) : FillBlocks(ring, batch);
+
+    /// <summary>Walks ready slots into the batch until it is full or the next slot still belongs to the kernel.</summary>
+    private int FillSlots(byte* ring, FrameBatch batch)
+    {
+        FrameSlot[] slots = batch.Slots;
+        int count = 0;
+        while (count < slots.Length)
+        {
+            int slot = _nextSlot;
+            var header = (Libc.TPacket2Hdr*)(ring + ((nint)(slot / _slotsPerBlock) * _blockSize) + ((nint)(slot % _slotsPerBlock) * _slotSize));
+
+            // Acquire: the frame is read only after the status that says it is complete.
+            uint status = Volatile.Read(ref header->tp_status);
+            if ((status & Libc.TP_STATUS_USER) == 0)
+            {
+                break;
+            }
+
+            byte* data = (byte*)header + header->tp_mac;
+            int length = (int)header->tp_snaplen;
+            int wireLength = (int)header->tp_len;
+            if ((status & Libc.TP_STATUS_VLAN_VALID) != 0 && length >= 12 && header->tp_mac >= Libc.TPACKET2_HDRLEN + VlanTag.Length)
+            {
+                ushort tpid = (status & Libc.TP_STATUS_VLAN_TPID_VALID) != 0 && header->tp_vlan_tpid != 0 ? header->tp_vlan_tpid : VlanTag.Ieee8021QTpid;
+                data = VlanTag.InsertInPlace(data, tpid, header->tp_vlan_tci);
+                length += VlanTag.Length;
+                wireLength += VlanTag.Length;
+                _counters.AddVlanTagReinserted();
+            }
+
+            slots[count++] = new FrameSlot { Data = (nint)data, Length = length, WireLength = wireLength };
+            if (_releaseCount == 0)
+            {
+                _releaseFrom = slot;
+            }
+
+            _releaseCount++;
+            _nextSlot = slot + 1 == _slotCount ? 0 : slot + 1;
+        }
+
+        batch.Count = count;
+        _counters.AddReceived(count);
+        return count;
+    }
+
     /// <summary>Walks ready blocks into the batch until it is full or the next block still belongs to the kernel.</summary>
-    private int Fill(byte* ring, FrameBatch batch)
+    private int FillBlocks(byte* ring, FrameBatch batch)
     {
         FrameSlot[] slots = batch.Slots;
         int count = 0;
@@ -454,7 +591,7 @@ public sealed unsafe class PacketRingPort : IFramePort
         _frame = null;
     }
 
-    private void ReleaseWalkedBlocks()
+    private void ReleaseWalked()
     {
         if (_releaseCount == 0)
         {
@@ -463,12 +600,23 @@ public sealed unsafe class PacketRingPort : IFramePort
 
         byte* ring = (byte*)_ring.DangerousGetHandle();
 
-        // Release: every read (and the in-place VLAN rewrite) of these blocks is done before the kernel may reuse them.
+        // Release: every read (and the in-place VLAN rewrite) of these frames is done before the kernel may reuse them.
         Interlocked.MemoryBarrier();
-        for (int i = 0, block = _releaseFrom; i < _releaseCount; i++, block = block + 1 == _blockCount ? 0 : block + 1)
+        if (_mode == RingReceiveMode.Frame)
         {
-            var descriptor = (Libc.TPacketBlockDesc*)(ring + ((nint)block * _blockSize));
-            Volatile.Write(ref descriptor->hdr.block_status, Libc.TP_STATUS_KERNEL);
+            for (int i = 0, slot = _releaseFrom; i < _releaseCount; i++, slot = slot + 1 == _slotCount ? 0 : slot + 1)
+            {
+                var header = (Libc.TPacket2Hdr*)(ring + ((nint)(slot / _slotsPerBlock) * _blockSize) + ((nint)(slot % _slotsPerBlock) * _slotSize));
+                Volatile.Write(ref header->tp_status, Libc.TP_STATUS_KERNEL);
+            }
+        }
+        else
+        {
+            for (int i = 0, block = _releaseFrom; i < _releaseCount; i++, block = block + 1 == _blockCount ? 0 : block + 1)
+            {
+                var descriptor = (Libc.TPacketBlockDesc*)(ring + ((nint)block * _blockSize));
+                Volatile.Write(ref descriptor->hdr.block_status, Libc.TP_STATUS_KERNEL);
+            }
         }
 
         _releaseCount = 0;

@@ -3,7 +3,7 @@ namespace Exch.Dsr.Capture.Ports;
 /// <summary>
 /// One NIC queue seen by one forwarding thread: receive a batch of frames in place, rewrite them, send them back out
 /// the same interface. Implemented by <see cref="LibPcap.PcapPort"/> (libpcap) and
-/// <see cref="PacketRing.PacketRingPort"/> (AF_PACKET TPACKET_V3 ring + sendmmsg).
+/// <see cref="PacketRing.PacketRingPort"/> (AF_PACKET TPACKET_V2 or V3 receive ring + sendmmsg, optionally one of several in a client-keyed fanout group).
 /// </summary>
 /// <remarks>
 /// <para>Threading: <see cref="Receive"/>, <see cref="TrySend"/> and <see cref="Flush"/> belong to one thread (the

@@ -3,16 +3,28 @@ namespace Exch.Dsr.Engine.Forwarding;
 /// <summary>Table capacities and per-call work budgets of one engine; everything is allocated at construction.</summary>
 public sealed record ForwardingEngineOptions
 {
-    /// <summary>Connection entries (64 bytes each): 1M entries is 64 MiB.</summary>
+    /// <summary>
+    /// Live connections at most (at most 16,777,215): two 64-byte slots each, so 1M connections take 128 MiB.
+    /// </summary>
     public int ConnectionCapacity { get; init; } = 1 << 20;
 
     public int FragmentCapacity { get; init; } = 4096;
 
     public TimeSpan FragmentTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Connection slots examined for expiry per processed frame.</summary>
+    /// <summary>Connection slots examined for expiry per processed frame, at most.</summary>
     public int ConnectionSweepBudget { get; init; } = 8;
 
-    /// <summary>Persistence entries examined for expiry per processed frame (one service per frame, in turn).</summary>
+    /// <summary>
+    /// Persistence entries examined for expiry per processed frame, at most (the persistent services in turn).
+    /// </summary>
     public int PersistenceSweepBudget { get; init; } = 4;
+
+    /// <summary>
+    /// The expiry sweeps go over the connection table, and over each persistence table, once per this much packet
+    /// time (at most 60 s): a frame examines what came due since the last one, within the budgets above. Sweeping
+    /// follows time, not traffic: at millions of frames a second a fixed number of slots per frame would read the
+    /// whole table many times a second, a cache line per slot, to find nothing.
+    /// </summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMilliseconds(250);
 }

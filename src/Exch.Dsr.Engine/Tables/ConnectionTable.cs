@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Exch.Dsr.Engine.Frames;
 using Exch.Dsr.Engine.Routing;
@@ -12,8 +13,10 @@ public readonly record struct FlowKey(IpAddress128 Client, IpAddress128 Vip, ush
 }
 
 /*
- * ConnectionEntry, 64 bytes, one cache line's worth (LVS's ip_vs_conn is several hundred bytes). Managed arrays are
- * only 8-byte aligned, so an entry may straddle two lines; a lookup touches one entry per chain step either way.
+ * ConnectionEntry, 64 bytes, one cache line's worth (LVS's ip_vs_conn is several hundred bytes). The entries ARE the
+ * hash table (open addressing, linear probing), so a lookup that hits its home slot reads one entry and nothing else.
+ * The slots live in a pinned byte array from its first 64-byte boundary on, so each entry is exactly one cache line
+ * (a managed ConnectionEntry[] is only 8-byte aligned: most entries would straddle two lines, two misses).
  *   [0..8)   client address, high 64 bits
  *   [8..16)  client address, low 64 bits (IPv4 stored mapped)
  *   [16..24) VIP, high 64 bits
@@ -24,8 +27,8 @@ public readonly record struct FlowKey(IpAddress128 Client, IpAddress128 Vip, ush
  *   [44]     protocol
  *   [45]     state (ConnectionState)
  *   [46..48) service id
- *   [48..52) server id; -1 marks a free entry
- *   [52..56) next entry in the hash bucket, or in the free list; -1 ends
+ *   [48..52) server id; -1 marks a free slot
+ *   [52..56) the deadline last pushed to the persistence entry, in units of 2^30 ns (~1.07 s), rounded down
  *   [56..60) persistence entry index, or -1
  *   [60..64) persistence entry generation at link time
  */
@@ -43,7 +46,7 @@ internal struct ConnectionEntry
     public ConnectionState State;
     public ushort ServiceId;
     public int ServerId;
-    public int HashNext;
+    public uint PushedUntilUnits;
     public int PersistenceIndex;
     public int PersistenceGeneration;
 }
@@ -52,43 +55,49 @@ internal struct ConnectionEntry
 public readonly record struct ConnectionEntryView(FlowKey Key, int ServiceId, int ServerId, ConnectionState State, long ExpiresAtNs, bool Persistent);
 
 /// <summary>
-/// Every flow the engine forwards: 5-tuple → server, with LVS's per-state timeouts. Preallocated and bounded. Expiry
-/// is incremental: lazily on lookup, plus <see cref="Sweep"/> over a few entries per call. It keeps the per-server
-/// active (ESTABLISHED) and inactive (other states) counts that lc/wlc read, and the connection counts of the
-/// persistence entries connections run through.
+/// Every flow the engine forwards: 5-tuple → server, with LVS's per-state timeouts. Preallocated and bounded: twice
+/// <see cref="Capacity"/> slots, open addressing with linear probing, so a lookup reads the entry in its home slot
+/// (and, at a load of at most one half, the next one about every third time) instead of a bucket and then a chain,
+/// and <see cref="Prefetch"/> can start that one read early. Removal shifts the rest of the cluster back (no
+/// tombstones), so an index is valid only until the next add or remove. Expiry is incremental: lazily on lookup,
+/// plus <see cref="SweepDue"/> over the slots that came due by packet time. It keeps the per-server active
+/// (ESTABLISHED) and inactive (other states) counts that lc/wlc read, and the connection counts of the persistence
+/// entries connections run through.
 /// </summary>
 public sealed class ConnectionTable
 {
-    /// <summary>Entries an add sweeps for an expired one when the table is full.</summary>
-    public const int ReclaimScanLimit = 64;
+    /// <summary>Slots an add sweeps for expired entries when the table is full.</summary>
+    public const int ReclaimScanLimit = 128;
 
-    private readonly ConnectionEntry[] _entries;
-    private readonly int[] _buckets;
-    private readonly int _bucketMask;
+    // Reported deadlines are kept in units of 2^30 ns (about 1.07 s), rounded down, so they fit 32 bits until 2106.
+    private const int PushedUnitShift = 30;
+
+    private readonly LineAlignedArray<ConnectionEntry> _slots;
+    private readonly int _slotCount;
     private readonly PersistenceTableSet _persistence;
     private int[] _active = [];
     private int[] _inactive = [];
-    private int _free;
     private int _sweepCursor;
+    private SweepPacer _pacer;
 
     public ConnectionTable(int capacity, PersistenceTableSet persistence)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _persistence = persistence;
-        _entries = new ConnectionEntry[capacity];
-        _buckets = new int[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)capacity)];
-        _bucketMask = _buckets.Length - 1;
-        Array.Fill(_buckets, -1);
-        for (var i = 0; i < capacity; i++)
+        Capacity = capacity;
+        _slotCount = checked(capacity * 2);
+        _slots = new LineAlignedArray<ConnectionEntry>(_slotCount);
+        foreach (ref var slot in _slots.AsSpan())
         {
-            _entries[i].ServerId = -1;
-            _entries[i].HashNext = i + 1 < capacity ? i + 1 : -1;
+            slot.ServerId = -1;
         }
-
-        _free = 0;
     }
 
-    public int Capacity => _entries.Length;
+    /// <summary>Live connections the table holds at most.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Slots of the open-addressed array: 2 × <see cref="Capacity"/>, 64 bytes each.</summary>
+    public int SlotCount => _slotCount;
 
     public int Count { get; private set; }
 
@@ -113,31 +122,43 @@ public sealed class ConnectionTable
         }
     }
 
+    /// <summary>
+    /// Starts loading the home slot of <paramref name="key"/> into the cache without waiting for it, so that the
+    /// misses of a batch of frames overlap instead of following one another.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(in FlowKey key)
+        => CacheLine.Prefetch(ref _slots[Home(key)]);
+
     /// <summary>The live entry for <paramref name="key"/>, or -1; an expired entry is removed on the way.</summary>
     public int Find(in FlowKey key, long nowNs)
     {
-        var index = _buckets[(int)key.StableHash() & _bucketMask];
-        while (index >= 0)
+        var slots = _slots;
+        var slot = Home(key);
+        while (true)
         {
-            ref readonly var e = ref _entries[index];
+            ref readonly var e = ref slots[slot];
+            if (e.ServerId < 0)
+            {
+                return -1;
+            }
+
             if (e.ClientLow == key.Client.Low && e.ClientPort == key.ClientPort && e.VipPort == key.VipPort
                 && e.ClientHigh == key.Client.High && e.VipLow == key.Vip.Low && e.VipHigh == key.Vip.High
                 && e.Protocol == key.Protocol)
             {
                 if (e.ExpiresAtNs <= nowNs)
                 {
-                    Remove(index, nowNs);
+                    Remove(slot, nowNs);
                     Expirations++;
                     return -1;
                 }
 
-                return index;
+                return slot;
             }
 
-            index = e.HashNext;
+            slot = slot + 1 == slots.Length ? 0 : slot + 1;
         }
-
-        return -1;
     }
 
     /// <summary>
@@ -146,19 +167,25 @@ public sealed class ConnectionTable
     /// </summary>
     public int Add(in FlowKey key, int serviceId, int serverId, ConnectionState state, long expiresAtNs, int persistenceIndex, long nowNs)
     {
-        if (_free < 0)
+        if (Count >= Capacity)
         {
             Sweep(nowNs, ReclaimScanLimit);
-            if (_free < 0)
+            if (Count >= Capacity)
             {
                 Rejections++;
                 return -1;
             }
         }
 
-        var index = _free;
-        ref var e = ref _entries[index];
-        _free = e.HashNext;
+        // At most half the slots are in use, so the probe ends at a free one.
+        var slots = _slots;
+        var index = Home(key);
+        while (slots[index].ServerId >= 0)
+        {
+            index = index + 1 == slots.Length ? 0 : index + 1;
+        }
+
+        ref var e = ref slots[index];
         e.ClientHigh = key.Client.High;
         e.ClientLow = key.Client.Low;
         e.VipHigh = key.Vip.High;
@@ -176,29 +203,36 @@ public sealed class ConnectionTable
         {
             e.PersistenceIndex = persistenceIndex;
             e.PersistenceGeneration = table.GenerationAt(persistenceIndex);
+            e.PushedUntilUnits = ToUnits(expiresAtNs);
             table.AddConnection(persistenceIndex, expiresAtNs);
         }
 
-        ref var bucket = ref _buckets[(int)key.StableHash() & _bucketMask];
-        e.HashNext = bucket;
-        bucket = index;
         Count++;
         AdjustServerCount(serverId, state, +1);
         return index;
     }
 
-    public int ServerIdAt(int index) => _entries[index].ServerId;
+    public int ServerIdAt(int index) => _slots[index].ServerId;
 
-    public int ServiceIdAt(int index) => _entries[index].ServiceId;
+    public int ServiceIdAt(int index) => _slots[index].ServiceId;
 
-    public ConnectionState StateAt(int index) => _entries[index].State;
+    public ConnectionState StateAt(int index) => _slots[index].State;
 
-    public long ExpiresAtNs(int index) => _entries[index].ExpiresAtNs;
+    public long ExpiresAtNs(int index) => _slots[index].ExpiresAtNs;
 
-    /// <summary>Moves the connection to <paramref name="state"/> with a new deadline, keeping active/inactive counts.</summary>
-    public void Update(int index, ConnectionState state, long expiresAtNs)
+    /// <summary>
+    /// Moves the connection to <paramref name="state"/> with a new deadline, keeping active/inactive counts.
+    /// <para>
+    /// The persistence entry learns a connection's deadline only when it passes the one last pushed, and is then
+    /// told one timeout more (<c>2 × deadline − now</c>), so a busy connection writes its persistence entry about
+    /// once per timeout instead of on every packet: that entry is another cache miss per frame at a million clients.
+    /// An unswept connection can therefore keep an idle client's entry for up to one connection timeout longer; LVS
+    /// re-arms a template that still controls connections for a whole template timeout, so the semantics stand.
+    /// </para>
+    /// </summary>
+    public void Update(int index, ConnectionState state, long expiresAtNs, long nowNs)
     {
-        ref var e = ref _entries[index];
+        ref var e = ref _slots[index];
         if (e.State != state)
         {
             AdjustServerCount(e.ServerId, e.State, -1);
@@ -207,55 +241,88 @@ public sealed class ConnectionTable
         }
 
         e.ExpiresAtNs = expiresAtNs;
-        if (e.PersistenceIndex >= 0)
+        if (e.PersistenceIndex >= 0 && expiresAtNs >= (long)e.PushedUntilUnits << PushedUnitShift)
         {
-            _persistence.Extend(e.ServiceId, e.PersistenceIndex, e.PersistenceGeneration, expiresAtNs);
+            var pushed = expiresAtNs + Math.Max(expiresAtNs - nowNs, 0);
+            e.PushedUntilUnits = ToUnits(pushed);
+            _persistence.Extend(e.ServiceId, e.PersistenceIndex, e.PersistenceGeneration, pushed);
         }
     }
 
     /// <summary>Drops the connection, releasing its persistence entry and its server's count.</summary>
     public void Remove(int index, long nowNs)
     {
-        ref var e = ref _entries[index];
+        var slots = _slots;
+        ref var e = ref slots[index];
         if (e.ServerId < 0)
         {
             return;
         }
 
-        ref var link = ref _buckets[(int)new FlowKey(new(e.ClientHigh, e.ClientLow), new(e.VipHigh, e.VipLow), e.ClientPort, e.VipPort, e.Protocol).StableHash() & _bucketMask];
-        while (link != index)
-        {
-            link = ref _entries[link].HashNext;
-        }
-
-        link = e.HashNext;
         if (e.PersistenceIndex >= 0)
         {
             _persistence.Release(e.ServiceId, e.PersistenceIndex, e.PersistenceGeneration);
         }
 
         AdjustServerCount(e.ServerId, e.State, -1);
-        e.ServerId = -1;
-        e.HashNext = _free;
-        _free = index;
         Count--;
+
+        // Backward-shift deletion: every later entry of the cluster whose home is not between the hole and itself
+        // moves into the hole, so no lookup ever stops early at a gap.
+        var hole = index;
+        var next = index + 1 == slots.Length ? 0 : index + 1;
+        while (slots[next].ServerId >= 0)
+        {
+            var home = Home(KeyOf(in slots[next]));
+            var distanceFromHome = next >= home ? next - home : next + slots.Length - home;
+            var distanceFromHole = next >= hole ? next - hole : next + slots.Length - hole;
+            if (distanceFromHome >= distanceFromHole)
+            {
+                slots[hole] = slots[next];
+                hole = next;
+            }
+
+            next = next + 1 == slots.Length ? 0 : next + 1;
+        }
+
+        slots[hole].ServerId = -1;
     }
 
-    /// <summary>Examines the next <paramref name="budget"/> slots round-robin and removes the expired ones.</summary>
+    /// <summary>
+    /// Sweeps the share of the slots that came due since the last call, so that the whole table is examined once per
+    /// <paramref name="intervalNs"/> of packet time, but at most <paramref name="budget"/> slots per call.
+    /// </summary>
+    public void SweepDue(long nowNs, long intervalNs, int budget)
+    {
+        var due = _pacer.Due(nowNs, intervalNs, _slotCount, budget);
+        if (due > 0)
+        {
+            Sweep(nowNs, due);
+        }
+    }
+
+    /// <summary>
+    /// Examines the next <paramref name="budget"/> slots round-robin and removes the expired entries. A slot an entry
+    /// was shifted back into is examined again, so a lap of the slots misses no entry.
+    /// </summary>
     public int Sweep(long nowNs, int budget)
     {
         var removed = 0;
         var cursor = _sweepCursor;
-        for (var i = 0; i < budget; i++)
+        var slots = _slots;
+        for (var i = 0; i < budget;)
         {
-            if (_entries[cursor].ServerId >= 0 && _entries[cursor].ExpiresAtNs <= nowNs)
+            ref readonly var e = ref slots[cursor];
+            if (e.ServerId >= 0 && e.ExpiresAtNs <= nowNs)
             {
                 Remove(cursor, nowNs);
                 Expirations++;
                 removed++;
+                continue;
             }
 
-            cursor = cursor + 1 == _entries.Length ? 0 : cursor + 1;
+            cursor = cursor + 1 == slots.Length ? 0 : cursor + 1;
+            i++;
         }
 
         _sweepCursor = cursor;
@@ -265,11 +332,11 @@ public sealed class ConnectionTable
     /// <summary>Forgets the persistence links of a service whose persistence table was replaced or dropped.</summary>
     public void DetachPersistence(int serviceId)
     {
-        for (var i = 0; i < _entries.Length; i++)
+        foreach (ref var e in _slots.AsSpan())
         {
-            if (_entries[i].ServerId >= 0 && _entries[i].ServiceId == serviceId)
+            if (e.ServerId >= 0 && e.ServiceId == serviceId)
             {
-                _entries[i].PersistenceIndex = -1;
+                e.PersistenceIndex = -1;
             }
         }
     }
@@ -278,16 +345,33 @@ public sealed class ConnectionTable
     public IReadOnlyList<ConnectionEntryView> Snapshot()
     {
         var list = new List<ConnectionEntryView>(Count);
-        foreach (ref readonly var e in _entries.AsSpan())
+        foreach (ref readonly var e in _slots.AsSpan())
         {
             if (e.ServerId >= 0)
             {
-                var key = new FlowKey(new(e.ClientHigh, e.ClientLow), new(e.VipHigh, e.VipLow), e.ClientPort, e.VipPort, e.Protocol);
-                list.Add(new ConnectionEntryView(key, e.ServiceId, e.ServerId, e.State, e.ExpiresAtNs, e.PersistenceIndex >= 0));
+                list.Add(new ConnectionEntryView(KeyOf(in e), e.ServiceId, e.ServerId, e.State, e.ExpiresAtNs, e.PersistenceIndex >= 0));
             }
         }
 
         return list;
+    }
+
+    private static FlowKey KeyOf(in ConnectionEntry e)
+        => new(new(e.ClientHigh, e.ClientLow), new(e.VipHigh, e.VipLow), e.ClientPort, e.VipPort, e.Protocol);
+
+    private static uint ToUnits(long ns) => (uint)Math.Clamp(ns >> PushedUnitShift, 0, uint.MaxValue);
+
+    /// <summary>
+    /// The home slot: one multiply-and-mix of the 5-tuple (not <see cref="FlowKey.StableHash"/>, whose five mixes
+    /// cost more than the rest of a cached lookup), mapped onto the slots by a multiply instead of a division.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Home(in FlowKey key)
+    {
+        var vip = (key.Vip.Low + key.Protocol) ^ (key.Vip.High * 0xC2B2_AE3D_27D4_EB4FUL);
+        var hash = StableHashing.Mix(key.Client.Low ^ (key.Client.High * 0x9E37_79B9_7F4A_7C15UL)
+            ^ (vip * 0x1656_67B1_9E37_79F9UL) ^ ((ulong)key.ClientPort << 48) ^ ((ulong)key.VipPort << 32));
+        return (int)(((hash >> 32) * (ulong)(uint)_slotCount) >> 32);
     }
 
     private void AdjustServerCount(int serverId, ConnectionState state, int delta)

@@ -14,8 +14,10 @@ namespace Exch.Dsr.Engine.Tables;
  *   [36..40) LRU link towards the most recently used end; -1 ends
  *   [40..44) LRU link towards the least recently used end; -1 ends
  *   [44..48) generation, bumped on every reuse, so a connection holding a stale index is recognised
- *   [48..56) latest deadline of any connection through it, ns: a connection not yet swept still counts as live only
- *            until then, so lazy connection expiry cannot keep an idle client's entry alive
+ *   [48..56) latest deadline any connection through it reported, ns: a connection not yet swept still counts as
+ *            live only until then, so lazy connection expiry cannot keep an idle client's entry alive. A busy
+ *            connection reports one timeout ahead and only about once per timeout (ConnectionTable.Update), so this
+ *            may run up to one connection timeout late, never early.
  */
 [StructLayout(LayoutKind.Sequential)]
 internal struct PersistenceEntry

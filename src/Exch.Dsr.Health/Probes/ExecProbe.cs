@@ -8,11 +8,15 @@ namespace Exch.Dsr.Health.Probes;
 /// <summary>
 /// Runs <c>program</c> without a shell: the command line is split into arguments first (whitespace separates,
 /// single or double quotes group, backslash escapes inside double quotes), then %h, %p and %v are substituted in
-/// each argument, so an address can never split or inject one. Exit code 0 means healthy. On timeout the whole
-/// process tree is killed, so a hung script cannot pile up.
+/// each argument, so an address can never split or inject one. Without <c>expect</c>, exit code 0 means healthy;
+/// with it, healthy means its standard output contains <c>expect</c> (Piranha's nanny, whose OWA script echoes OK),
+/// whatever the exit code. On timeout the whole process tree is killed, so a hung script cannot pile up.
 /// </summary>
 internal sealed class ExecProbe : IHealthProbe
 {
+    /// <summary>Standard output kept for the expect match; the rest is read and dropped so the program never blocks.</summary>
+    internal const int MaxOutputBytes = 64 * 1024;
+
     private readonly HealthCheckConfig _check;
     private readonly IReadOnlyList<string> _arguments;
 
@@ -51,8 +55,9 @@ internal sealed class ExecProbe : IHealthProbe
         }
 
         process.StandardInput.Close();
-        // Output is drained (and dropped) so a chatty program never blocks on a full pipe.
-        var drainOut = process.StandardOutput.BaseStream.CopyToAsync(Stream.Null, CancellationToken.None);
+        // Both pipes are drained so a chatty program never blocks on a full pipe; only stdout's start is kept.
+        var output = new BoundedOutput(MaxOutputBytes);
+        var drainOut = output.ReadAsync(process.StandardOutput.BaseStream);
         var drainErr = process.StandardError.BaseStream.CopyToAsync(Stream.Null, CancellationToken.None);
 
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -74,9 +79,15 @@ internal sealed class ExecProbe : IHealthProbe
             await Task.WhenAny(Task.WhenAll(drainOut, drainErr), Task.Delay(100, CancellationToken.None)).ConfigureAwait(false);
         }
 
-        return process.ExitCode == 0
-            ? new ProbeResult(true, "exit code 0")
-            : new ProbeResult(false, string.Create(CultureInfo.InvariantCulture, $"exit code {process.ExitCode}"));
+        var exitCode = string.Create(CultureInfo.InvariantCulture, $"exit code {process.ExitCode}");
+        if (string.IsNullOrEmpty(_check.Expect))
+        {
+            return new ProbeResult(process.ExitCode == 0, exitCode);
+        }
+
+        return output.Text().Contains(_check.Expect, StringComparison.Ordinal)
+            ? new ProbeResult(true, $"output has '{_check.Expect}'")
+            : new ProbeResult(false, $"output lacks '{_check.Expect}' ({exitCode})");
     }
 
     private static string Substitute(string argument, ProbeTarget target) => argument
@@ -130,5 +141,40 @@ internal sealed class ExecProbe : IHealthProbe
         }
 
         return arguments;
+    }
+}
+
+/// <summary>
+/// The first bytes of a stream, kept while the rest is read and dropped. The text can be taken while a reader still
+/// runs (a grandchild holding the pipe open), hence the lock.
+/// </summary>
+internal sealed class BoundedOutput(int limit)
+{
+    private readonly byte[] _kept = new byte[limit];
+    private readonly Lock _lock = new();
+    private int _length;
+
+    public async Task ReadAsync(Stream stream)
+    {
+        var buffer = new byte[4096];
+        int read;
+        while ((read = await stream.ReadAsync(buffer, CancellationToken.None).ConfigureAwait(false)) > 0)
+        {
+            lock (_lock)
+            {
+                var take = Math.Min(read, _kept.Length - _length);
+                buffer.AsSpan(0, take).CopyTo(_kept.AsSpan(_length));
+                _length += take;
+            }
+        }
+    }
+
+    /// <summary>Latin-1 keeps every byte one char, so no match is lost to a bad UTF-8 sequence.</summary>
+    public string Text()
+    {
+        lock (_lock)
+        {
+            return Encoding.Latin1.GetString(_kept, 0, _length);
+        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Net.Sockets;
 using Exch.Dsr.Configuration;
 
@@ -21,16 +22,23 @@ public static class HealthProbes
         _ => throw new ArgumentException($"check kind {check.Kind} has no probe", nameof(check)),
     };
 
-    /// <summary>A short name of the check for log lines, e.g. "https /owa" or "tcp 443".</summary>
-    public static string Describe(HealthCheckConfig check) => check.Kind switch
+    /// <summary>
+    /// The check and the path one target's probe takes, for its transitions and status: "https /owa VIP
+    /// 10.203.7.100:443 via CAS1" on the DSR path, "tcp 10.203.7.11:443" at the server's own address.
+    /// </summary>
+    internal static string Describe(HealthCheckConfig check, ProbeTarget target, string server)
     {
-        HealthCheckKind.Http => $"http {check.Path}",
-        HealthCheckKind.Https => $"https {check.Path}",
-        HealthCheckKind.Exec => $"exec {check.Program}",
-        HealthCheckKind.SendExpect => $"send-expect {check.Port}",
-        HealthCheckKind.Smtp => $"smtp {check.Port}",
-        _ => $"{check.Kind.ToString().ToLowerInvariant()} {check.Port}",
-    };
+        var what = check.Kind switch
+        {
+            HealthCheckKind.Http or HealthCheckKind.Https => $"{check.Kind.ToConfigName()} {check.Path}",
+            // The file names of the program and of any script it is given ("exec sh check-owa.sh"), not whole paths.
+            HealthCheckKind.Exec => string.Join(' ', ExecProbe.Split(check.Program ?? string.Empty)
+                .Where(argument => argument.StartsWith('/')).Select(Path.GetFileName).Prepend("exec")),
+            _ => check.Kind.ToConfigName(),
+        };
+        var endpoint = new IPEndPoint(target.Destination, target.Port);
+        return target.DsrMark == 0 ? $"{what} {endpoint}" : $"{what} VIP {endpoint} via {server}";
+    }
 
     internal static string FormatDuration(TimeSpan duration) =>
         duration.TotalMilliseconds % 1000 == 0
@@ -42,17 +50,21 @@ public static class HealthProbes
     /// (refused, reset, closed, timed out) into unhealthy results; only the caller's own cancellation propagates.
     /// </summary>
     internal static async ValueTask<ProbeResult> RunAsync(
-        TimeSpan timeout, Func<CancellationToken, ValueTask<ProbeResult>> probe, CancellationToken cancellationToken)
+        TimeSpan timeout, Func<ProbeProgress, CancellationToken, ValueTask<ProbeResult>> probe, CancellationToken cancellationToken)
     {
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeoutSource.CancelAfter(timeout);
+        var progress = new ProbeProgress();
         try
         {
-            return await probe(timeoutSource.Token).ConfigureAwait(false);
+            return await probe(progress, timeoutSource.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return new ProbeResult(false, $"timed out after {FormatDuration(timeout)}");
+            // A SYN that is never answered (a DSR path whose server lost the VIP) reads differently from a server
+            // that accepts and then says nothing.
+            var stage = progress.Connected ? "no reply" : "connect timed out";
+            return new ProbeResult(false, $"{stage} after {FormatDuration(timeout)}");
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && Describe(ex) is { } detail)
         {
@@ -72,4 +84,10 @@ public static class HealthProbes
         System.Security.Authentication.AuthenticationException a => $"tls failed: {a.Message}",
         _ => null,
     };
+}
+
+/// <summary>How far one probe got, so a timeout can say where it stopped.</summary>
+internal sealed class ProbeProgress
+{
+    public bool Connected { get; set; }
 }

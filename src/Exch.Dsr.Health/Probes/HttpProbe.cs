@@ -6,7 +6,8 @@ using Exch.Dsr.Configuration;
 namespace Exch.Dsr.Health.Probes;
 
 /// <summary>
-/// GET <c>path</c> from the server's own address with the configured Host header. Redirects that stay on the same
+/// GET <c>path</c> from the server's own address, or from the VIP through the server's MAC on the DSR path, with the
+/// configured Host header (the address connected to, by default). Redirects that stay on the same
 /// server (relative, or naming the Host header or the address) are followed, as the Piranha wget check did for
 /// /owa → /owa/auth/logon.aspx; status and <c>expect</c> are judged on the page the chain ends on. https accepts any
 /// certificate (<c>wget --no-check-certificate</c>): a CAS is addressed by IP, so no name would match.
@@ -16,9 +17,9 @@ internal sealed class HttpProbe(HealthCheckConfig check, bool useTls) : IHealthP
     internal const int MaxRedirects = 5;
 
     public ValueTask<ProbeResult> ProbeAsync(ProbeTarget target, CancellationToken cancellationToken) =>
-        HealthProbes.RunAsync(check.Timeout, ct => GetAsync(target, ct), cancellationToken);
+        HealthProbes.RunAsync(check.Timeout, (progress, ct) => GetAsync(target, progress, ct), cancellationToken);
 
-    private async ValueTask<ProbeResult> GetAsync(ProbeTarget target, CancellationToken cancellationToken)
+    private async ValueTask<ProbeResult> GetAsync(ProbeTarget target, ProbeProgress progress, CancellationToken cancellationToken)
     {
         // A fresh handler per probe: no pooled connection survives to hide a dead server, and nothing needs disposing
         // between probes.
@@ -28,6 +29,10 @@ internal sealed class HttpProbe(HealthCheckConfig check, bool useTls) : IHealthP
             UseCookies = false,
             UseProxy = false,
             PooledConnectionLifetime = TimeSpan.Zero,
+
+            // Our own connect: it sets the DSR mark before the SYN is routed, and tells a timeout's stage.
+            ConnectCallback = async (_, ct) =>
+                new NetworkStream(await TcpProbe.ConnectAsync(target, progress, ct).ConfigureAwait(false), ownsSocket: true),
         };
         if (useTls)
         {
@@ -35,8 +40,9 @@ internal sealed class HttpProbe(HealthCheckConfig check, bool useTls) : IHealthP
         }
 
         using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        var host = check.Host ?? target.Address.ToString();
-        var origin = new UriBuilder(useTls ? "https" : "http", target.Address.ToString(), target.Port).Uri;
+        var destination = target.Destination;
+        var host = check.Host ?? destination.ToString();
+        var origin = new UriBuilder(useTls ? "https" : "http", destination.ToString(), target.Port).Uri;
         var url = new Uri(origin, check.Path ?? "/");
 
         for (var hop = 0; ; hop++)
@@ -50,7 +56,7 @@ internal sealed class HttpProbe(HealthCheckConfig check, bool useTls) : IHealthP
 
             // An explicitly expected 3xx is checked as is; otherwise a redirect on the same server is followed.
             if (status is >= 300 and < 400 && check.Status != status && response.Headers.Location is { } location &&
-                SameServer(url, location, host, target.Address) is { } next)
+                SameServer(url, location, host, destination) is { } next)
             {
                 if (hop == MaxRedirects)
                 {

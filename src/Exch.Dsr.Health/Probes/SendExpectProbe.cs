@@ -15,9 +15,9 @@ internal sealed class SendExpectProbe(HealthCheckConfig check) : IHealthProbe
     private readonly string _expect = check.Expect ?? "";
 
     public ValueTask<ProbeResult> ProbeAsync(ProbeTarget target, CancellationToken cancellationToken) =>
-        HealthProbes.RunAsync(check.Timeout, async ct =>
+        HealthProbes.RunAsync(check.Timeout, async (progress, ct) =>
         {
-            using var socket = await TcpProbe.ConnectAsync(target, ct).ConfigureAwait(false);
+            using var socket = await TcpProbe.ConnectAsync(target, progress, ct).ConfigureAwait(false);
             if (_send.Length == 0 && _expect.Length == 0)
             {
                 return new ProbeResult(true, "connected");

@@ -13,9 +13,9 @@ internal sealed class SmtpProbe(HealthCheckConfig check) : IHealthProbe
     private static readonly byte[] Quit = "QUIT\r\n"u8.ToArray();
 
     public ValueTask<ProbeResult> ProbeAsync(ProbeTarget target, CancellationToken cancellationToken) =>
-        HealthProbes.RunAsync(check.Timeout, async ct =>
+        HealthProbes.RunAsync(check.Timeout, async (progress, ct) =>
         {
-            using var socket = await TcpProbe.ConnectAsync(target, ct).ConfigureAwait(false);
+            using var socket = await TcpProbe.ConnectAsync(target, progress, ct).ConfigureAwait(false);
             await using var stream = new NetworkStream(socket, ownsSocket: false);
             var greeting = await ReadGreetingAsync(stream, ct).ConfigureAwait(false);
             if (greeting.Length == 0)

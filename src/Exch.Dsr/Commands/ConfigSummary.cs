@@ -96,7 +96,8 @@ internal static class ConfigSummary
                 + $", status {(check.Status is { } s ? s.ToString(CultureInfo.InvariantCulture) : "2xx or 3xx")}"
                 + (string.IsNullOrEmpty(check.Expect) ? string.Empty : $", body contains {Quote(check.Expect)}"),
             HealthCheckKind.Smtp => $"smtp on port {check.Port}: 220 greeting" + (string.IsNullOrEmpty(check.Expect) ? string.Empty : $" containing {Quote(check.Expect)}"),
-            _ => $"exec {check.Program} (port {check.Port}; exit 0 = up)",
+            _ => $"exec {check.Program} (port {check.Port}; "
+                + (string.IsNullOrEmpty(check.Expect) ? "exit 0 = up)" : $"up when its output contains {Quote(check.Expect)})"),
         };
         var path = check.DsrProbe ? ", through the VIP" : string.Empty;
         return $"{what}{path}; every {ConfigDuration.Format(check.Interval)}, timeout {ConfigDuration.Format(check.Timeout)}, up after {check.Rise}, down after {check.Fall}";

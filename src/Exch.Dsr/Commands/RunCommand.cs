@@ -1,20 +1,22 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Runtime.InteropServices;
 using Exch.Dsr.Capture.Ports;
-using Exch.Dsr.Configuration;
 using Exch.Dsr.DataPlane;
+using Exch.Dsr.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Exch.Dsr.Commands;
 
 /// <summary>
-/// <c>exch-dsr run --config FILE</c>: runs the data plane in the foreground until SIGINT or SIGTERM, with one status
-/// line about every 10 s (frames forwarded and dropped) on stderr.
+/// <c>exch-dsr run --config FILE</c>: runs the service in the foreground (the generic host of
+/// <see cref="ExchDsrHost"/>: forwarder, health checks, control socket) until SIGINT or SIGTERM, with one status line
+/// every <c>--status-interval</c> seconds (frames forwarded and dropped) on stderr; SIGHUP reloads the configuration.
 /// </summary>
 /// <remarks>
 /// Exit codes: 0 stopped by a signal; 2 bad arguments or configuration (every error, file:line:column);
-/// 1 a start-up check failed (the message names the remedy), the port could not be opened, or forwarding failed.
+/// 1 a start-up check failed (the message names the remedy), the port or the control socket could not be opened, or
+/// forwarding failed.
 /// </remarks>
 internal static class RunCommand
 {
@@ -39,8 +41,8 @@ internal static class RunCommand
             DefaultValueFactory = _ => 10,
         };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Also log debug messages (every snapshot published)." };
-        var command = new Command("run", "Run the forwarder in the foreground until SIGINT or SIGTERM.") { config, refresh, status, verbose };
-        command.SetAction(parse => Run(
+        var command = new Command("run", "Run the service in the foreground until SIGINT or SIGTERM; SIGHUP reloads the configuration.") { config, refresh, status, verbose };
+        command.SetAction((parse, _) => RunAsync(
             parse.GetRequiredValue(config),
             parse.GetValue(refresh),
             parse.GetValue(status),
@@ -48,7 +50,7 @@ internal static class RunCommand
         return command;
     }
 
-    private static int Run(FileInfo file, double refreshSeconds, double statusSeconds, bool verbose)
+    private static async Task<int> RunAsync(FileInfo file, double refreshSeconds, double statusSeconds, bool verbose)
     {
         var errors = Console.Error;
         if (!(refreshSeconds > 0 && refreshSeconds <= 86400) || !(statusSeconds > 0 && statusSeconds <= 86400))
@@ -62,67 +64,66 @@ internal static class RunCommand
             return ExitCodes.Usage;
         }
 
-        using var loggers = LoggerFactory.Create(builder => builder
-            .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
-            .AddProvider(new StderrLoggerProvider(errors)));
-        var logger = loggers.CreateLogger("exch-dsr");
-        var options = new DataPlaneOptions { NeighbourRefresh = TimeSpan.FromSeconds(refreshSeconds) };
-
-        LiveDataPlane plane;
+        using var logs = new ConsoleLogProvider(errors, ConsoleLogProvider.UnderSystemd());
+        using var notifier = SystemdNotifier.FromEnvironment();
+        var options = new DataPlaneOptions
+        {
+            NeighbourRefresh = TimeSpan.FromSeconds(refreshSeconds),
+            ConfigFile = file.ToString(),
+            LoadConfiguration = () => Reload(file),
+        };
+        var interval = TimeSpan.FromSeconds(statusSeconds);
+        using var host = ExchDsrHost.Build(config, options, interval, verbose ? LogLevel.Debug : LogLevel.Information, logs, notifier);
+        var forwarder = host.Services.GetRequiredService<ForwarderService>();
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("exch-dsr");
         try
         {
-            plane = LiveDataPlane.Start(config, options, loggers);
+            await host.StartAsync().ConfigureAwait(false);
         }
-        catch (DataPlaneStartupException e)
+        catch (Exception e) when (Unwrap(e) is { } cause)
         {
-            WriteStartupFailure(errors, config.Appliance.Interface, e);
+            if (cause is DataPlaneStartupException startup)
+            {
+                WriteStartupFailure(errors, config.Appliance.Interface, startup);
+            }
+            else
+            {
+                errors.WriteLine($"exch-dsr: not started: {cause.Message}");
+            }
+
+            // Whatever had started (the forwarder, when the control socket failed) is stopped before exiting.
+            await host.StopAsync().ConfigureAwait(false);
             return ExitCodes.Failure;
         }
 
-        using (plane)
+        await host.WaitForShutdownAsync().ConfigureAwait(false);
+        if (forwarder.Plane is { } plane)
         {
-            using var stopRequested = new ManualResetEventSlim();
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-            plane.Failed.ContinueWith(_ => stopRequested.Set(), TaskScheduler.Default);
-
-            var interval = TimeSpan.FromSeconds(statusSeconds);
-            var last = plane.ReadStatus();
-            while (!stopRequested.Wait(interval))
-            {
-                var now = plane.ReadStatus();
-                errors.WriteLine(StatusLine(now, last, interval));
-                last = now;
-            }
-
-            plane.Stop();
-            errors.WriteLine(StatusLine(plane.ReadStatus(), null, interval));
-            if (plane.Failed.IsCompleted)
-            {
-                errors.WriteLine($"exch-dsr: forwarding stopped on an error: {plane.Failed.Result.Message}");
-                return ExitCodes.Failure;
-            }
-
-            return ExitCodes.Ok;
-
-            void Stop(PosixSignalContext context)
-            {
-                // Handled here: the process ends when Run returns, after the threads have been joined.
-                context.Cancel = true;
-                stopRequested.Set();
-            }
+            StatusReporter.Write(logger, plane.ReadStatus(), null, interval);
         }
+
+        if (forwarder.Failure is { } failure)
+        {
+            errors.WriteLine($"exch-dsr: forwarding stopped on an error: {failure.Message}");
+            return ExitCodes.Failure;
+        }
+
+        ServiceLog.Stopped(logger);
+        return ExitCodes.Ok;
     }
 
-    private static string StatusLine(DataPlaneStatus now, DataPlaneStatus? before, TimeSpan interval)
+    /// <summary>A reload reads the file exactly as start-up did, and answers with every error it found.</summary>
+    private static ConfigurationLoad Reload(FileInfo file)
+        => ConfigurationFile.TryLoad(file, out var config, out var problems)
+            ? new ConfigurationLoad(config, [])
+            : new ConfigurationLoad(null, problems);
+
+    private static Exception? Unwrap(Exception e) => e switch
     {
-        string rate = before is null
-            ? "stopped"
-            : $"{((now.Forwarded - before.Forwarded) / interval.TotalSeconds).ToString("0.#", CultureInfo.InvariantCulture)} frames/s";
-        return string.Create(
-            CultureInfo.InvariantCulture,
-            $"{DateTime.UtcNow:HH:mm:ss} status: forwarded {now.Forwarded} ({rate}), dropped {now.Dropped}, answered {now.Answered}, not ours {now.NotOurs}, kernel dropped {now.KernelDropped}, send failures {now.SendFailures}, connections {now.Connections}");
-    }
+        AggregateException { InnerExceptions.Count: 1 } aggregate => Unwrap(aggregate.InnerExceptions[0]),
+        OperationCanceledException => null,
+        _ => e,
+    };
 
     private static void WriteStartupFailure(TextWriter errors, string interfaceName, DataPlaneStartupException e)
     {
@@ -142,41 +143,5 @@ internal static class RunCommand
         }
 
         errors.WriteLine($"exch-dsr: not started on {interfaceName}: {e.FailedChecks.Count} start-up check{(e.FailedChecks.Count == 1 ? string.Empty : "s")} failed");
-    }
-
-    /// <summary>Log lines on stderr: "HH:mm:ss level: message", the exception's message after it when there is one.</summary>
-    private sealed class StderrLoggerProvider(TextWriter output) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new StderrLogger(output);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class StderrLogger(TextWriter output) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                string level = logLevel switch
-                {
-                    LogLevel.Trace => "trace",
-                    LogLevel.Debug => "debug",
-                    LogLevel.Information => "info",
-                    LogLevel.Warning => "warn",
-                    LogLevel.Error => "error",
-                    _ => "crit",
-                };
-                string line = string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:HH:mm:ss} {level}: {formatter(state, exception)}");
-                lock (output)
-                {
-                    output.WriteLine(exception is null || line.Contains(exception.Message, StringComparison.Ordinal) ? line : $"{line}: {exception.Message}");
-                }
-            }
-        }
     }
 }

@@ -15,6 +15,10 @@ public sealed class StructLayoutTests
     private static IEnumerable<TestCaseData> Sizes()
     {
         yield return Size<Libc.TPacketReq3>(28, "struct tpacket_req3");
+        yield return Size<Libc.TPacketReq>(16, "struct tpacket_req");
+        yield return Size<Libc.TPacket2Hdr>(32, "struct tpacket2_hdr");
+        yield return Size<Libc.SockFilter>(8, "struct sock_filter");
+        yield return Size<Libc.SockFprog>(16, "struct sock_fprog");
         yield return Size<Libc.TPacketBlockDesc>(48, "struct tpacket_block_desc");
         yield return Size<Libc.TPacketHdrV1>(40, "struct tpacket_hdr_v1");
         yield return Size<Libc.TPacket3Hdr>(48, "struct tpacket3_hdr");
@@ -34,6 +38,21 @@ public sealed class StructLayoutTests
 
     private static IEnumerable<TestCaseData> Offsets()
     {
+        yield return Offset<Libc.TPacket2Hdr>("tp_status", 0);
+        yield return Offset<Libc.TPacket2Hdr>("tp_len", 4);
+        yield return Offset<Libc.TPacket2Hdr>("tp_snaplen", 8);
+        yield return Offset<Libc.TPacket2Hdr>("tp_mac", 12);
+        yield return Offset<Libc.TPacket2Hdr>("tp_net", 14);
+        yield return Offset<Libc.TPacket2Hdr>("tp_sec", 16);
+        yield return Offset<Libc.TPacket2Hdr>("tp_nsec", 20);
+        yield return Offset<Libc.TPacket2Hdr>("tp_vlan_tci", 24);
+        yield return Offset<Libc.TPacket2Hdr>("tp_vlan_tpid", 26);
+        yield return Offset<Libc.SockFilter>("code", 0);
+        yield return Offset<Libc.SockFilter>("jt", 2);
+        yield return Offset<Libc.SockFilter>("jf", 3);
+        yield return Offset<Libc.SockFilter>("k", 4);
+        yield return Offset<Libc.SockFprog>("len", 0);
+        yield return Offset<Libc.SockFprog>("filter", 8);
         yield return Offset<Libc.TPacketReq3>("tp_block_size", 0);
         yield return Offset<Libc.TPacketReq3>("tp_block_nr", 4);
         yield return Offset<Libc.TPacketReq3>("tp_frame_size", 8);

@@ -39,6 +39,77 @@ internal static class LabFrames
         return Build(sequence, 0, vlanTci, 0x0800, l3);
     }
 
+    /// <summary>
+    /// An ICMP destination-unreachable / fragmentation-needed (type 3 code 4) from <paramref name="router"/> to
+    /// <paramref name="quotedSource"/>, quoting the IPv4 header and first 8 bytes of a TCP segment
+    /// <paramref name="quotedSource"/> → <paramref name="quotedDestination"/>, as a router sends it about a reply too
+    /// large for its next hop.
+    /// </summary>
+    public static byte[] Ipv4FragmentationNeeded(int sequence, string router, string quotedSource, string quotedDestination, ushort? vlanTci = null)
+    {
+        var l3 = new byte[20 + 8 + 20 + 8];
+        WriteIpv4Header(l3, router, quotedSource, 1, l3.Length);
+        l3[20] = 3;
+        l3[21] = 4;
+        BinaryPrimitives.WriteUInt16BigEndian(l3.AsSpan(26), 1400); // next-hop MTU
+        WriteIpv4Header(l3.AsSpan(28), quotedSource, quotedDestination, 6, 1500);
+        BinaryPrimitives.WriteUInt16BigEndian(l3.AsSpan(48), 443);
+        BinaryPrimitives.WriteUInt16BigEndian(l3.AsSpan(50), 50000);
+        return Build(sequence, 0, vlanTci, 0x0800, l3);
+    }
+
+    /// <summary>A non-first IPv4 fragment (offset 1480 bytes) of a UDP datagram: no transport header in it.</summary>
+    public static byte[] Ipv4LaterFragment(int sequence, string source, string destination)
+    {
+        var l3 = new byte[20];
+        WriteIpv4Header(l3, source, destination, 17, 20 + 24);
+        BinaryPrimitives.WriteUInt16BigEndian(l3.AsSpan(6), 1480 / 8);
+        return Build(sequence, 0, null, 0x0800, l3);
+    }
+
+    /// <summary>An IPv6 TCP segment.</summary>
+    public static byte[] Tcp6(int sequence, string source, string destination, ushort sourcePort, ushort destinationPort)
+    {
+        var l3 = new byte[40 + 20];
+        WriteIpv6Header(l3, source, destination, 6, 20 + 12);
+        BinaryPrimitives.WriteUInt16BigEndian(l3.AsSpan(40), sourcePort);
+        BinaryPrimitives.WriteUInt16BigEndian(l3.AsSpan(42), destinationPort);
+        l3[52] = 0x50;
+        l3[53] = 0x02;
+        return Build(sequence, 0, null, 0x86DD, l3);
+    }
+
+    /// <summary>An ICMPv6 packet-too-big from <paramref name="router"/> quoting a TCP segment <paramref name="quotedSource"/> → <paramref name="quotedDestination"/>.</summary>
+    public static byte[] Ipv6PacketTooBig(int sequence, string router, string quotedSource, string quotedDestination)
+    {
+        var l3 = new byte[40 + 8 + 40 + 8];
+        WriteIpv6Header(l3, router, quotedSource, 58, l3.Length - 40 + 12);
+        l3[40] = 2;
+        BinaryPrimitives.WriteUInt32BigEndian(l3.AsSpan(44), 1280);
+        WriteIpv6Header(l3.AsSpan(48), quotedSource, quotedDestination, 6, 1440);
+        return Build(sequence, 0, null, 0x86DD, l3);
+    }
+
+    private static void WriteIpv4Header(Span<byte> header, string source, string destination, byte protocol, int totalLength)
+    {
+        header[0] = 0x45;
+        BinaryPrimitives.WriteUInt16BigEndian(header[2..], (ushort)totalLength);
+        header[8] = 64;
+        header[9] = protocol;
+        IPAddress.Parse(source).TryWriteBytes(header[12..], out _);
+        IPAddress.Parse(destination).TryWriteBytes(header[16..], out _);
+    }
+
+    private static void WriteIpv6Header(Span<byte> header, string source, string destination, byte nextHeader, int payloadLength)
+    {
+        header[0] = 0x60;
+        BinaryPrimitives.WriteUInt16BigEndian(header[4..], (ushort)payloadLength);
+        header[6] = nextHeader;
+        header[7] = 64;
+        IPAddress.Parse(source).TryWriteBytes(header[8..], out _);
+        IPAddress.Parse(destination).TryWriteBytes(header[24..], out _);
+    }
+
     /// <summary>An ARP request for <paramref name="target"/>.</summary>
     public static byte[] Arp(int sequence, string target, ushort? vlanTci = null)
     {

@@ -68,7 +68,7 @@ public sealed class TableTests
         Assert.That(connections.Find(key, t0), Is.EqualTo(-1), "the connection expired on lookup");
         Assert.That(table.ConnectionsAt(again), Is.Zero, "the stale release did not touch the reused entry");
         var live = connections.Add(key, 0, 3, ConnectionState.Established, t0 + (500 * Time.Second), again, t0);
-        connections.Update(live, ConnectionState.Established, t0 + (700 * Time.Second));
+        connections.Update(live, ConnectionState.Established, t0 + (700 * Time.Second), t0 + (100 * Time.Second));
         Assert.That(table.Find(Client(1), t0 + (650 * Time.Second)), Is.EqualTo(again), "deadline extended by the connection's later packets");
         connections.Remove(live, t0 + (650 * Time.Second));
         Assert.That(table.ConnectionsAt(again), Is.Zero);
@@ -161,7 +161,7 @@ public sealed class TableTests
         var key = new FlowKey(Client(1), Client(9), 1000, 443, 6);
         var c = connections.Add(key, 0, 2, ConnectionState.SynReceived, 60 * Time.Second, -1, 0);
         Assert.That((connections.ActiveByServer[2], connections.InactiveByServer[2]), Is.EqualTo((0, 1)));
-        connections.Update(c, ConnectionState.Established, 900 * Time.Second);
+        connections.Update(c, ConnectionState.Established, 900 * Time.Second, 0);
         Assert.That((connections.ActiveByServer[2], connections.InactiveByServer[2]), Is.EqualTo((1, 0)));
         Assert.That(connections.Find(key, 899 * Time.Second), Is.EqualTo(c));
         Assert.That(connections.Find(key, 900 * Time.Second), Is.EqualTo(-1));
@@ -175,13 +175,111 @@ public sealed class TableTests
         connections.EnsureServerCapacity(1);
         for (var i = 0; i < 8; i++)
         {
-            connections.Add(new FlowKey(Client(i), Client(99), 1, 443, 6), 0, 0, ConnectionState.Close, 10 * Time.Second, -1, 0);
+            var state = i % 2 == 0 ? ConnectionState.Close : ConnectionState.Established;
+            connections.Add(new FlowKey(Client(i), Client(99), 1, 443, 6), 0, 0, state, (i % 2 == 0 ? 10 : 100) * Time.Second, -1, 0);
         }
 
-        Assert.That(connections.Sweep(11 * Time.Second, 3), Is.EqualTo(3));
-        Assert.That(connections.Count, Is.EqualTo(5));
-        Assert.That(connections.Sweep(11 * Time.Second, 100), Is.EqualTo(5));
-        Assert.That(connections.InactiveByServer[0], Is.Zero);
+        // One slot a call: one lap over the slots finds every expired entry, and nothing before its deadline.
+        Assert.That(connections.Sweep(9 * Time.Second, connections.SlotCount), Is.Zero);
+        var removed = 0;
+        for (var i = 0; i < connections.SlotCount; i++)
+        {
+            removed += connections.Sweep(11 * Time.Second, 1);
+        }
+
+        Assert.That(removed, Is.EqualTo(4));
+        Assert.That((connections.Count, connections.Expirations), Is.EqualTo((4, 4L)));
+        Assert.That((connections.InactiveByServer[0], connections.ActiveByServer[0]), Is.EqualTo((0, 4)));
+        for (var i = 0; i < 8; i++)
+        {
+            var found = connections.Find(new FlowKey(Client(i), Client(99), 1, 443, 6), 11 * Time.Second);
+            Assert.That(found >= 0, Is.EqualTo(i % 2 == 1), $"connection {i}");
+        }
+    }
+
+    [Test]
+    public void SweepDueCoversTheTableOncePerIntervalWithinTheBudget()
+    {
+        var connections = new ConnectionTable(8, new PersistenceTableSet());
+        connections.EnsureServerCapacity(1);
+        for (var i = 0; i < 8; i++)
+        {
+            connections.Add(new FlowKey(Client(i), Client(99), 1, 443, 6), 0, 0, ConnectionState.Close, Time.Second, -1, 0);
+        }
+
+        // 16 slots per 16 s: one slot a second comes due; a call a quarter second examines one slot every fourth call.
+        const long interval = 16 * Time.Second;
+        var t = 2 * Time.Second;
+        connections.SweepDue(t, interval, 8);
+        for (var i = 0; i < 64; i++)
+        {
+            connections.SweepDue(t += Time.Second / 4, interval, 8);
+        }
+
+        Assert.That(connections.Count, Is.Zero, "16 s of calls examined all 16 slots");
+
+        // After a long pause the budget caps the work of one call.
+        var fresh = new ConnectionTable(8, new PersistenceTableSet());
+        fresh.EnsureServerCapacity(1);
+        for (var i = 0; i < 8; i++)
+        {
+            fresh.Add(new FlowKey(Client(i), Client(99), 1, 443, 6), 0, 0, ConnectionState.Close, Time.Second, -1, 0);
+        }
+
+        fresh.SweepDue(0, interval, 8);
+        fresh.SweepDue(1000 * Time.Second, interval, 1);
+        var left = fresh.Count;
+        Assert.That(left, Is.GreaterThan(0), "one slot examined, not the 16 that came due");
+        fresh.SweepDue(1000 * Time.Second, interval, 8);
+        Assert.That(fresh.Count, Is.EqualTo(left), "no time passed, nothing due: the rest of the pause was dropped");
+        fresh.SweepDue(1000 * Time.Second + interval, interval, 16);
+        Assert.That(fresh.Count, Is.Zero, "a whole interval later, the whole table");
+    }
+
+    [Test]
+    public void RemovalKeepsTheRestOfACollidingClusterFindable()
+    {
+        // A full table of 64 in 128 slots has clusters; removing every third entry shifts the rest back.
+        var connections = new ConnectionTable(64, new PersistenceTableSet());
+        connections.EnsureServerCapacity(1);
+        var keys = Enumerable.Range(0, 64).Select(i => new FlowKey(Client(i), Client(99), (ushort)(1000 + i), 443, 6)).ToArray();
+        var indices = keys.Select(k => connections.Add(k, 0, 0, ConnectionState.Established, 100 * Time.Second, -1, 0)).ToArray();
+        Assert.That(indices, Has.All.GreaterThanOrEqualTo(0));
+        for (var i = 0; i < 64; i += 3)
+        {
+            connections.Remove(connections.Find(keys[i], 1), 1);
+        }
+
+        for (var i = 0; i < 64; i++)
+        {
+            Assert.That(connections.Find(keys[i], 1) >= 0, Is.EqualTo(i % 3 != 0), $"connection {i}");
+        }
+
+        Assert.That((connections.Count, connections.ActiveByServer[0]), Is.EqualTo((42, 42)));
+        Assert.That(connections.Add(new FlowKey(Client(500), Client(99), 1, 443, 6), 0, 0, ConnectionState.Established, 100 * Time.Second, -1, 0), Is.GreaterThanOrEqualTo(0));
+    }
+
+    [Test]
+    public void BusyConnectionReportsItsDeadlineToPersistenceAboutOncePerTimeout()
+    {
+        var set = new PersistenceTableSet();
+        var table = new PersistenceTable(8, Timeout);
+        set.Set(0, table);
+        var connections = new ConnectionTable(16, set);
+        connections.EnsureServerCapacity(4);
+        var p = table.Add(Client(1), 3, 0);
+        var key = new FlowKey(Client(1), Client(100), 1000, 443, 6);
+        var c = connections.Add(key, 0, 3, ConnectionState.Established, 200 * Time.Second, p, 0);
+
+        // A packet every second with a 200 s timeout: the first reports 2 x 201 - 1 = 401 s, the next nine nothing
+        // (had each reported, the last would have said 2 x 210 - 10 = 410 s; exactly, 210 s).
+        for (var t = 1; t <= 10; t++)
+        {
+            connections.Update(c, ConnectionState.Established, (t + 200) * Time.Second, t * Time.Second);
+        }
+
+        Assert.That(table.Find(Client(1), 400 * Time.Second), Is.EqualTo(p), "counts until the reported 401 s, within one timeout of 210 s");
+        Assert.That(table.Find(Client(1), 401 * Time.Second), Is.EqualTo(-1), "only the first packet reported");
     }
 
     [Test]

@@ -4,7 +4,7 @@
 # server). The balancer's CPU is the utime+stime delta of its process (/proc/PID/stat) over the wrk run.
 # HAProxy runs in the appliance namespace, bound on the appliance's own address, balancing to the servers' own
 # addresses; exch-dsr is stopped while HAProxy runs.
-# Usage: [FILES="1k.bin 1m.bin"] [LATENCY=1] [CONNS="-t2 -c32"] http-wrk.sh [seconds (default 10)]
+# Usage: [FILES="1k.bin 1m.bin"] [LATENCY=1] [CONNS="-t2 -c32"] [BACKENDS="pcap ring-frame ring-block"] [DLL=...] http-wrk.sh [seconds (default 10)]
 #   LATENCY=1 adds wrk --latency and reports the 50th/99th percentile in the last column.
 source "$(dirname "$0")/lab.sh"
 SECS=${1:-10}
@@ -61,7 +61,7 @@ sleep 1
 for f in $FILES; do run_wrk "haproxy tcp" "http://$APPL/$f" "$HA_PID"; done
 kill -TERM "$HA_PID"; wait "$HA_PID" 2>/dev/null || true
 
-for backend in pcap ring; do
+for backend in $BACKENDS; do
   start_forwarder "$backend"
   # the client learns the VIP's MAC from exch-dsr's ARP answer
   ip netns exec "$CL" timeout 5 sh -c "until wget -q -O /dev/null -T 1 http://$VIP/1k.bin 2>/dev/null || curl -s -o /dev/null -m 1 http://$VIP/1k.bin; do sleep 0.2; done" || true

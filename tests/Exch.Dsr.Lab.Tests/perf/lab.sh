@@ -5,7 +5,11 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
-DLL="$REPO/src/Exch.Dsr/bin/Release/net10.0/exch-dsr.dll"
+# DLL may point at another build (e.g. a private copy, so concurrent builds in the repo cannot swap it mid-run).
+DLL=${DLL:-"$REPO/src/Exch.Dsr/bin/Release/net10.0/exch-dsr.dll"}
+# Forwarder variants the scripts run, in order: pcap, ring (the build's default receive mode), ring-frame, ring-block.
+BACKENDS=${BACKENDS:-pcap ring-frame ring-block}
+THREADS=${THREADS:-1}
 SFX=$$
 BR=xperf-br-$SFX CL=xperf-cl-$SFX AP=xperf-ap-$SFX S1=xperf-s1-$SFX S2=xperf-s2-$SFX
 NETS=("$BR" "$CL" "$AP" "$S1" "$S2")
@@ -20,6 +24,8 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
   for f in "$WORK"/s*/nginx.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; done
   for ns in "${NETS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  # KEEP_LOGS=DIR keeps the forwarders' logs (their last status lines) for a closer look.
+  [ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.log "$KEEP_LOGS"/ 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -83,14 +89,16 @@ NG
   sleep 1
 }
 
-write_config() { # backend -> path
-  local f="$WORK/exch-dsr-$1.toml"
+write_config() { # variant (pcap, ring, ring-frame, ring-block) -> path
+  local f="$WORK/exch-dsr-$1.toml" receive=""
+  case "$1" in ring-*) receive="ring-receive = \"${1#ring-}\"";; esac
   cat > "$f" <<TOML
 [appliance]
 interface = "eth0"
-backend = "$1"
+backend = "${1%%-*}"
 own-vips = true
-threads = 1
+threads = $THREADS
+$receive
 
 [control]
 socket = "$WORK/control-$1.sock"

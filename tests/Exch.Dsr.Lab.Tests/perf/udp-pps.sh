@@ -3,7 +3,7 @@
 # Linux bridge (client -> server directly) in the same run. trafgen (Debian netsniff-ng) sends a fixed count at each
 # offered rate from the client namespace, pinned to CPU 0; the forwarder is pinned to CPU 1. Forwarded = frames the
 # two servers' eth0 received (rx_packets delta; the servers drop them at netdev ingress), sent = client tx_packets delta.
-# Usage: udp-pps.sh [seconds-per-rate (default 5)] [max-count (default 2000000)]
+# Usage: [BACKENDS="pcap ring-frame ring-block"] [DLL=...] udp-pps.sh [seconds-per-rate (default 5)] [max-count (default 2000000)]
 source "$(dirname "$0")/lab.sh"
 SECS=${1:-5}
 MAXN=${2:-2000000}
@@ -54,7 +54,7 @@ echo "|---|---|---|---|---|---|---|---|---|"
 BRIDGE_CONF=$(trafgen_conf "$S1MAC" "$SRV1")
 VIP_CONF=$(trafgen_conf "$APMAC" "$VIP")
 for rate in "${RATES[@]}"; do run_rate "bridge" "$BRIDGE_CONF" "$rate" ""; done
-for backend in pcap ring; do
+for backend in $BACKENDS; do
   start_forwarder "$backend" 1
   for rate in "${RATES[@]}"; do run_rate "exch-dsr $backend" "$VIP_CONF" "$rate" "$FWD_PID"; done
   grep status "$WORK/exch-dsr-$backend.log" | tail -1 | sed "s/^/# $backend last status: /"

@@ -1,0 +1,83 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+
+namespace Exch.Dsr.Engine.Tables;
+
+/// <summary>
+/// The engine's only unsafe code. A software prefetch lets the forwarding thread ask for the table lines of the
+/// next frames of a batch and go on working while they load, so a million-client table costs overlapped misses
+/// instead of misses the thread waits for one after another; the instruction takes an address, hence the pointer.
+/// </summary>
+internal static class CacheLine
+{
+    public const int Size = 64;
+
+    /// <summary>
+    /// Starts loading every cache line <paramref name="item"/> spans. Taking the address of an unpinned element is
+    /// harmless here: a prefetch never faults and never writes, so if the GC had moved it the loss is one useless
+    /// prefetch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Prefetch<T>(ref T item)
+    {
+        if (Sse.IsSupported)
+        {
+            var address = (byte*)Unsafe.AsPointer(ref item);
+            Sse.Prefetch0(address);
+            if ((((nint)address & (Size - 1)) + Unsafe.SizeOf<T>()) > Size)
+            {
+                Sse.Prefetch0(address + Unsafe.SizeOf<T>() - 1);
+            }
+        }
+    }
+
+    /// <summary>Bytes from the start of <paramref name="pinned"/>'s data to its first 64-byte boundary.</summary>
+    public static unsafe int OffsetToLineStart(byte[] pinned)
+    {
+        var address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
+        return (int)((Size - (address & (Size - 1))) & (Size - 1));
+    }
+}
+
+/// <summary>
+/// A fixed-length array of <typeparamref name="T"/> whose first element starts on a cache-line boundary, so that
+/// with a 64-byte <typeparamref name="T"/> every element is exactly one line (a managed T[] is only 8-byte aligned,
+/// and most of its 64-byte elements straddle two lines: two misses per lookup instead of one). It lives in a pinned
+/// byte array, which never moves, from the first boundary on. Indexing is bounds-checked like an array's.
+/// </summary>
+internal sealed class LineAlignedArray<T>
+    where T : unmanaged
+{
+    private readonly byte[] _bytes;
+    private readonly int _offset;
+
+    public LineAlignedArray(int length)
+    {
+        Length = length;
+        _bytes = GC.AllocateArray<byte>(checked((length * Unsafe.SizeOf<T>()) + CacheLine.Size - 1), pinned: true);
+        _offset = CacheLine.OffsetToLineStart(_bytes);
+    }
+
+    public int Length { get; }
+
+    public ref T this[int index]
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get
+        {
+            if ((uint)index >= (uint)Length)
+            {
+                ThrowIndexOutOfRange();
+            }
+
+            ref var first = ref Unsafe.As<byte, T>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_bytes), _offset));
+            return ref Unsafe.Add(ref first, index);
+        }
+    }
+
+    /// <summary>The whole array as a span, for loops over every element (status views, not the packet path).</summary>
+    public Span<T> AsSpan() => MemoryMarshal.Cast<byte, T>(_bytes.AsSpan(_offset, Length * Unsafe.SizeOf<T>()));
+
+    private static void ThrowIndexOutOfRange() => throw new IndexOutOfRangeException();
+}

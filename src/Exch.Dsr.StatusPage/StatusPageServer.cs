@@ -1,0 +1,181 @@
+using System.Net;
+using Exch.Dsr.Control;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Exch.Dsr.StatusPage;
+
+/// <summary>
+/// Serves the status page (<c>GET /</c>), its JSON (<c>/api/status</c>, <c>/api/connections</c>,
+/// <c>/api/persistence</c>) and the admin actions (<c>POST /api/servers/{name}/drain|disable|enable|weight</c>,
+/// <c>POST /api/reload</c>) on <c>[control] http</c>, as calls on <see cref="IClusterControl"/>.
+/// </summary>
+/// <remarks>
+/// Kestrel runs in a web application of its own inside the service host, so the page brings no ASP.NET Core defaults
+/// (configuration sources, console lifetime, developer pages) into exch-dsr. Reads are open to whoever reaches the
+/// endpoint; changes pass <see cref="AdminGate"/>. Nothing a client sends can stop the server: requests are small and
+/// time-limited, and a control call that fails or hangs becomes a 500 or 503 for that request alone.
+/// </remarks>
+public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
+{
+    private readonly StatusPageOptions _options;
+    private readonly IClusterControl _control;
+    private readonly ILogger<StatusPageServer> _logger;
+    private WebApplication? _app;
+    private AdminGate? _gate;
+    private StatusPageHtml? _html;
+
+    public StatusPageServer(StatusPageOptions options, IClusterControl control, ILogger<StatusPageServer> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(options.Endpoint);
+        ArgumentException.ThrowIfNullOrEmpty(options.AdminUser);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.ControlTimeout, TimeSpan.Zero);
+        ArgumentNullException.ThrowIfNull(control);
+        ArgumentNullException.ThrowIfNull(logger);
+        _options = options;
+        _control = control;
+        _logger = logger;
+    }
+
+    /// <summary>Where the page listens once started (the real port when <see cref="StatusPageOptions.Endpoint"/> asked for 0).</summary>
+    public IPEndPoint? BoundEndpoint { get; private set; }
+
+    /// <summary>Reads the password file and starts listening.</summary>
+    /// <exception cref="InvalidOperationException">
+    /// The endpoint is not loopback and no password file is set, the password file cannot be read or is empty, or
+    /// the endpoint cannot be bound; the message says which and what to do.
+    /// </exception>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var endpoint = _options.Endpoint;
+        if (_options.AdminPasswordFile is null && !AdminGate.IsLoopback(endpoint.Address))
+        {
+            throw new InvalidOperationException(
+                $"[control] http {endpoint} is reachable from the network but no admin-password-file is set; "
+                + "set one, or listen on 127.0.0.1");
+        }
+
+        var password = _options.AdminPasswordFile is { } file ? ReadPassword(file) : null;
+        _gate = new AdminGate(_options.AdminUser, password);
+        _html = new StatusPageHtml(_gate.NeedsPassword
+            ? $"ask for the admin user '{_options.AdminUser}' and its password"
+            : "are allowed from this machine only (no admin-password-file is set)");
+
+        var app = BuildApplication(endpoint);
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException(
+                $"status page: cannot listen on {endpoint}: {e.Message}; set [control] http to a free address:port, or \"off\"", e);
+        }
+
+        _app = app;
+        BoundEndpoint = ReadBoundEndpoint(app, endpoint);
+        Log.Listening(_logger, BoundEndpoint.ToString(), _gate.NeedsPassword
+            ? $"HTTP Basic as '{_options.AdminUser}'"
+            : "loopback clients only, no password");
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is { } app)
+        {
+            await app.StopAsync(cancellationToken).ConfigureAwait(false);
+            Log.Stopped(_logger, (BoundEndpoint ?? _options.Endpoint).ToString());
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _app, null) is { } app)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private WebApplication BuildApplication(IPEndPoint endpoint)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
+        {
+            ApplicationName = typeof(StatusPageServer).Assembly.GetName().Name,
+        });
+
+        // The default ConsoleLifetime would hook SIGTERM and SIGINT a second time inside exch-dsr; the service host
+        // owns the signals and stops this page through StopAsync.
+        builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
+        builder.Services.AddRoutingCore();
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+
+            // Every request is a GET or an empty POST with a short URL; anything bigger is not from the page or a script.
+            kestrel.Limits.MaxRequestBodySize = 4 * 1024;
+            kestrel.Limits.MaxRequestLineSize = 4 * 1024;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
+            kestrel.Limits.MaxRequestHeaderCount = 50;
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(30);
+            kestrel.Limits.MaxConcurrentConnections = 64;
+            kestrel.Listen(endpoint, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+
+        var app = builder.Build();
+        MapEndpoints(app);
+        return app;
+    }
+
+    private string ReadPassword(string path)
+    {
+        string? firstLine;
+        try
+        {
+            using var reader = new StreamReader(path);
+            firstLine = reader.ReadLine();
+            if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+            {
+                var mode = File.GetUnixFileMode(path);
+                if ((mode & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0)
+                {
+                    Log.PasswordFileTooOpen(_logger, path, Convert.ToString((int)mode, 8).PadLeft(4, '0'));
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"cannot read admin-password-file {path}: {e.Message}", e);
+        }
+
+        if (string.IsNullOrEmpty(firstLine))
+        {
+            throw new InvalidOperationException(
+                $"admin-password-file {path} has no password on its first line; write one (and chmod 600 the file)");
+        }
+
+        return firstLine;
+    }
+
+    private static IPEndPoint ReadBoundEndpoint(WebApplication app, IPEndPoint requested)
+    {
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
+        var port = addresses?.Select(a => Uri.TryCreate(a, UriKind.Absolute, out var uri) ? uri.Port : -1).FirstOrDefault(p => p > 0);
+        return new IPEndPoint(requested.Address, port is > 0 ? port.Value : requested.Port);
+    }
+
+    private sealed class EmbeddedLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

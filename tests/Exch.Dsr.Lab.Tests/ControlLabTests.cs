@@ -1,0 +1,161 @@
+namespace Exch.Dsr.Lab.Tests;
+
+/// <summary>
+/// The control commands against a running forwarder in the lab: <c>exch-dsr status</c>, and drain as a CAS is patched
+/// (clients with a persistence entry stay on it, new clients go to the other server) then enable.
+/// </summary>
+[NonParallelizable]
+public sealed class ControlLabTests
+{
+    [SetUp]
+    public void RequireRoot()
+    {
+        if (!Shell.IsRoot())
+        {
+            Assert.Ignore("needs root (network namespaces, veth, packet sockets)");
+        }
+    }
+
+    [Test]
+    public void Status_on_a_running_forwarder_lists_every_service_with_both_servers()
+    {
+        using var lab = DsrLab.Create();
+        lab.StartForwarder("ring");
+        Assert.That(DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, DsrLab.ClientAddress)), Is.Not.Null, Said(lab));
+
+        var table = lab.Control("status");
+        var json = lab.ControlJson("status");
+
+        Assert.That(table.ExitCode, Is.EqualTo(0), table.ToString());
+        TestContext.Out.WriteLine(table.Output);
+        var lines = table.Output.Split('\n');
+        Assert.That(lines[0], Does.StartWith("exch-dsr on eth0 (ring), up "));
+        Assert.That(lines, Has.Some.Match(@$"^TCP +{DsrLab.Vip.Replace(".", "\\.")}:135,7575,7576 +rr +persistent 300 \(1 entry\) \[outlook-rpc\]$"));
+        foreach (var (name, address) in DsrLab.Servers)
+        {
+            Assert.That(lines, Has.Some.Match(@$"^  -> +{name} +{address.Replace(".", "\\.")} +up +1 "), $"{name} in the table");
+        }
+
+        Assert.That(json.Ok, Is.True);
+        var status = json.Status!;
+        Assert.That(status.Interface, Is.EqualTo("eth0"));
+        Assert.That(status.ConfigFile, Does.EndWith("exch-dsr.toml"));
+        Assert.That(status.Services.Select(s => s.Name), Is.EqualTo(new[] { "outlook-rpc", "owa-https", "http" }));
+        foreach (var service in status.Services)
+        {
+            Assert.That(service.Members.Select(m => (m.Server, m.Address, m.State)), Is.EqualTo(DsrLab.Servers.Select(s => (s.Name, s.Address, "up"))), service.Name);
+        }
+
+        Assert.That(status.Services[0].Members.Sum(m => m.PersistenceEntries), Is.EqualTo(1), "the one client's persistence entry");
+        Assert.That(status.Totals.Forwarded, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void Drain_keeps_a_persistent_client_on_its_server_while_new_clients_go_elsewhere_and_enable_restores()
+    {
+        using var lab = DsrLab.Create();
+        lab.StartForwarder("ring");
+        string? home = DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, DsrLab.ClientAddress));
+        Assert.That(home, Is.Not.Null, Said(lab));
+        string other = DsrLab.Servers.Single(s => s.Name != home).Name;
+
+        var drain = lab.Control("drain", home!, "--service", "outlook-rpc");
+
+        Assert.That(drain.ExitCode, Is.EqualTo(0), drain.ToString());
+        TestContext.Out.WriteLine(drain.Output + lab.Control("status").Output);
+
+        // Every check below runs even when one fails, so a wrong state word does not hide what traffic did.
+        using var scope = Assert.EnterMultipleScope();
+        Assert.That(lab.Member("outlook-rpc", home!).Weight, Is.EqualTo(0), "a drained server's weight in use");
+        Assert.That(lab.Member("outlook-rpc", home!).State, Is.EqualTo("drained"));
+        Assert.That(lab.Member("owa-https", home!).State, Is.EqualTo("up"), "--service limits the drain to outlook-rpc");
+        Assert.That(lab.Forwarder!.Output, Does.Contain($"drain {home} --service outlook-rpc by uid 0"), "the action is logged with who did it");
+
+        // The client that was there keeps its server on every port of the persistence domain.
+        foreach (int port in new[] { 135, 7575, 7576, 135 })
+        {
+            Assert.That(DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, port, DsrLab.ClientAddress)), Is.EqualTo(home), $"the persistent client on port {port}{Said(lab)}");
+        }
+
+        var persisted = lab.ControlJson("persist", "--service", "outlook-rpc", "--client", DsrLab.ClientAddress);
+        Assert.That(persisted.Persistence!.Select(p => p.Server), Is.EqualTo(new[] { home }), "its persistence entry still points at the drained server");
+
+        // New clients, each from its own address, all go to the other server.
+        var drained = DsrLab.ExtraClients[..4];
+        foreach (var client in drained)
+        {
+            Assert.That(DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, client)), Is.EqualTo(other), $"new client {client} while {home} is drained{Said(lab)}");
+        }
+
+        var enable = lab.Control("enable", home!, "--service", "outlook-rpc");
+
+        Assert.That(enable.ExitCode, Is.EqualTo(0), enable.ToString());
+        Assert.That(lab.Member("outlook-rpc", home!).State, Is.EqualTo("up"));
+        Assert.That(lab.Member("outlook-rpc", home!).Weight, Is.EqualTo(1));
+
+        // rr over two servers again: of four more new clients, some land on the re-enabled server.
+        var after = DsrLab.ExtraClients[4..].Select(client => DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, client))).ToArray();
+        Assert.That(after, Has.Some.EqualTo(home), $"new clients after enable: {string.Join(", ", after)}{Said(lab)}");
+        Assert.That(after, Has.All.Not.Null);
+        Assert.That(DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, drained[0])), Is.EqualTo(other), "clients placed during the drain keep their server");
+    }
+
+    [Test]
+    public void Conns_and_persist_show_a_clients_connection_and_entry_filtered_by_client()
+    {
+        using var lab = DsrLab.Create();
+        lab.StartForwarder("ring");
+        string? home = DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 7575, DsrLab.ClientAddress));
+        Assert.That(home, Is.Not.Null, Said(lab));
+        Assert.That(DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, DsrLab.ExtraClients[0])), Is.Not.Null, Said(lab));
+
+        var conns = lab.ControlJson("conns", "--client", DsrLab.ClientAddress, "--service", "outlook-rpc");
+        var table = lab.Control("conns", "--client", $"{DsrLab.ClientAddress}/32");
+        var persist = lab.ControlJson("persist", "--client", DsrLab.ClientAddress, "--service", "outlook-rpc");
+
+        Assert.That(conns.Ok, Is.True, conns.Message);
+        Assert.That(conns.Connections, Is.Not.Empty, "the client's connection to 7575 is tracked");
+        Assert.That(conns.Connections!.Select(c => (c.Service, c.Server, c.Vip)), Has.All.EqualTo(("outlook-rpc", home, $"{DsrLab.Vip}:7575")));
+        Assert.That(conns.Connections!.Select(c => c.Client), Has.All.StartWith(DsrLab.ClientAddress + ":"));
+        TestContext.Out.WriteLine(table.Output + lab.Control("persist").Output);
+        Assert.That(table.Output, Does.Match(@$"(?m)^TCP +\d\d:\d\d +[A-Z_]+ +{DsrLab.ClientAddress.Replace(".", "\\.")}:\d+ +{DsrLab.Vip.Replace(".", "\\.")}:7575 +{home} +outlook-rpc$"));
+        Assert.That(persist.Persistence!.Select(p => (p.Service, p.Client, p.Server)), Is.EqualTo(new[] { ("outlook-rpc", DsrLab.ClientAddress, home) }));
+    }
+
+    [Test]
+    public void Reload_of_a_bad_file_prints_every_error_with_its_position_exits_1_and_keeps_forwarding()
+    {
+        using var lab = DsrLab.Create();
+        lab.StartForwarder("ring");
+        string good = File.ReadAllText(lab.ConfigPath);
+        File.WriteAllText(lab.ConfigPath, good.Replace("scheduler = \"rr\"", "scheduler = \"rrr\"", StringComparison.Ordinal));
+
+        // --socket: the file it would read the socket from is the broken one.
+        var reload = Shell.Run(TimeSpan.FromSeconds(30), Shell.DotnetHost(), Shell.ExchDsrDll(), "reload", "--socket", lab.ControlSocket);
+
+        Assert.That(reload.ExitCode, Is.EqualTo(1), reload.ToString());
+        TestContext.Out.WriteLine(reload.Errors);
+        var errors = reload.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(errors[0], Does.StartWith("exch-dsr: reload refused: "));
+        Assert.That(errors.Skip(1), Has.Exactly(3).Match(@$"^{lab.ConfigPath.Replace(".", "\\.")}:\d+:\d+: scheduler 'rrr' is not one of"));
+        Assert.That(DsrLab.ServerIn(lab.ClientGet($"https://{DsrLab.Vip}/owa")), Is.Not.Null, $"forwarding after the refused reload{Said(lab)}");
+        File.WriteAllText(lab.ConfigPath, good);
+        Assert.That(lab.Control("status").ExitCode, Is.EqualTo(0));
+    }
+
+    [Test]
+    public void Unknown_server_is_refused_with_exit_1_and_changes_nothing()
+    {
+        using var lab = DsrLab.Create();
+        lab.StartForwarder("ring");
+
+        var drain = lab.Control("drain", "CAS7");
+
+        Assert.That(drain.ExitCode, Is.EqualTo(1), drain.ToString());
+        Assert.That(drain.Errors, Does.StartWith("exch-dsr: drain refused: "));
+        Assert.That(drain.Errors, Does.Contain("CAS7"));
+        Assert.That(DsrLab.Servers.Select(s => lab.Member("outlook-rpc", s.Name).State), Has.All.EqualTo("up"));
+    }
+
+    private static string Said(DsrLab lab) => $"; exch-dsr said:\n{lab.Forwarder?.Output}";
+}
