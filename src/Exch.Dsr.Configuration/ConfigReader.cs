@@ -203,37 +203,5 @@ internal sealed class ConfigReader
 
     /// <summary>"did you mean 'scheduler'?" for a near miss (typo or case), otherwise the allowed keys.</summary>
     internal static string Suggest(string key, IReadOnlyList<string> known)
-    {
-        var best = known
-            .Select(k => (Key: k, Distance: Levenshtein(key.ToLowerInvariant(), k)))
-            .OrderBy(p => p.Distance)
-            .First();
-        return best.Distance <= Math.Max(2, key.Length / 3)
-            ? $"did you mean '{best.Key}'?"
-            : $"allowed keys: {string.Join(", ", known)}";
-    }
-
-    internal static int Levenshtein(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-                current[j] = Math.Min(substitution, Math.Min(previous[j], current[j - 1]) + 1);
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[b.Length];
-    }
+        => NearestName.Find(key, known) is { } nearest ? $"did you mean '{nearest}'?" : $"allowed keys: {string.Join(", ", known)}";
 }
