@@ -39,7 +39,11 @@ public sealed class DataPlaneStartupException : Exception
 /// <param name="KernelDropped">Frames the kernel dropped before the forwarder saw them.</param>
 /// <param name="SendFailures">Frames the kernel refused to send.</param>
 /// <param name="Connections">Tracked connections.</param>
-public sealed record DataPlaneStatus(long Forwarded, long Dropped, long Answered, long NotOurs, long KernelDropped, long SendFailures, int Connections);
+public sealed record DataPlaneStatus(long Forwarded, long Dropped, long Answered, long NotOurs, long KernelDropped, long SendFailures, int Connections)
+{
+    /// <summary>The reasons behind <see cref="Dropped"/> that are not zero, e.g. "no server 2, mid-stream without state 1"; empty when nothing was dropped.</summary>
+    public string DropReasons { get; init; } = string.Empty;
+}
 
 /// <summary>
 /// The live data plane: start-up checks, the capture port, the forwarding threads with their engines (one today), and
@@ -56,6 +60,16 @@ public sealed record DataPlaneStatus(long Forwarded, long Dropped, long Answered
 /// </remarks>
 public sealed class LiveDataPlane : IDisposable
 {
+    private static readonly (ForwardVerdict Verdict, string Name)[] DroppedVerdicts =
+    [
+        (ForwardVerdict.NoServer, "no server"),
+        (ForwardVerdict.MidStreamNoState, "mid-stream without state"),
+        (ForwardVerdict.FragmentNoState, "fragment without state"),
+        (ForwardVerdict.ConnectionTableFull, "connection table full"),
+        (ForwardVerdict.Malformed, "malformed"),
+        (ForwardVerdict.LoopGuard, "loop guard"),
+    ];
+
     private readonly ExchDsrConfig _config;
     private readonly ILogger _logger;
     private readonly NeighbourTable _neighbours;
@@ -217,14 +231,18 @@ public sealed class LiveDataPlane : IDisposable
     /// <summary>Totals over the forwarding threads and their ports; safe from any thread.</summary>
     public DataPlaneStatus ReadStatus()
     {
-        long forwarded = 0, dropped = 0, answered = 0, notOurs = 0, kernelDropped = 0, sendFailures = 0;
+        long forwarded = 0, answered = 0, notOurs = 0, kernelDropped = 0, sendFailures = 0, truncated = 0;
+        var dropped = new long[DroppedVerdicts.Length];
         int connections = 0;
         foreach (var w in _workers)
         {
             forwarded += w.Verdicts(ForwardVerdict.Forwarded);
-            dropped += w.Truncated + w.Verdicts(ForwardVerdict.Malformed) + w.Verdicts(ForwardVerdict.LoopGuard)
-                + w.Verdicts(ForwardVerdict.NoServer) + w.Verdicts(ForwardVerdict.MidStreamNoState)
-                + w.Verdicts(ForwardVerdict.FragmentNoState) + w.Verdicts(ForwardVerdict.ConnectionTableFull);
+            for (int i = 0; i < DroppedVerdicts.Length; i++)
+            {
+                dropped[i] += w.Verdicts(DroppedVerdicts[i].Verdict);
+            }
+
+            truncated += w.Truncated;
             answered += w.Answered;
             notOurs += w.Verdicts(ForwardVerdict.NotOurs);
             var counters = w.Port.ReadCounters();
@@ -233,7 +251,12 @@ public sealed class LiveDataPlane : IDisposable
             connections += w.Engine.ConnectionCount;
         }
 
-        return new DataPlaneStatus(forwarded, dropped, answered, notOurs, kernelDropped, sendFailures, connections);
+        // Named in the status line so an operator can tell a dead member (no server) from a restart's orphans (mid-stream).
+        var reasons = DroppedVerdicts.Select((d, i) => (d.Name, Count: dropped[i])).Append((Name: "truncated by the capture", Count: truncated)).Where(r => r.Count > 0);
+        return new DataPlaneStatus(forwarded, dropped.Sum() + truncated, answered, notOurs, kernelDropped, sendFailures, connections)
+        {
+            DropReasons = string.Join(", ", reasons.Select(r => $"{r.Name} {r.Count}")),
+        };
     }
 
     /// <summary>

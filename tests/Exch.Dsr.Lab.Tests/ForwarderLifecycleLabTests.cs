@@ -61,6 +61,32 @@ public sealed class ForwarderLifecycleLabTests
     }
 
     [Test]
+    public void After_a_restart_an_established_connections_frames_are_dropped_and_the_status_line_names_why()
+    {
+        using var lab = DsrLab.Create();
+        lab.StartForwarder("ring", fixedMacs: true);
+
+        // A connection opened through the first forwarder that sends its request only after the second has started:
+        // the new engine has no state for it, and without sloppy mode a frame in mid-stream is not scheduled.
+        string script = $"exec 3<>/dev/tcp/{DsrLab.Vip}/80 || exit 9; sleep 4; printf 'GET /owa HTTP/1.0\\r\\n\\r\\n' >&3; timeout 3 cat <&3; exit 0";
+        using var client = Shell.Start("client", "ip", "netns", "exec", lab.ClientNs, "bash", "-c", script);
+        Thread.Sleep(1000);
+        using (var first = lab.Forwarder!)
+        {
+            Assert.That(first.Terminate(TimeSpan.FromSeconds(10)), Is.True, Said(lab));
+        }
+
+        lab.StartForwarder("ring", fixedMacs: true);
+        Assert.That(Shell.WaitUntil(() => client.HasExited, TimeSpan.FromSeconds(15)), Is.True, "the client gave up within its timeouts");
+
+        Assert.That(client.Output, Does.Not.Contain("Outlook"), $"the request was not served{Said(lab)}");
+        Assert.That(
+            Shell.WaitUntil(() => lab.Forwarder!.Output.Contains("(mid-stream without state ", StringComparison.Ordinal), TimeSpan.FromSeconds(5)),
+            Is.True,
+            $"the status line names the reason for the drops{Said(lab)}");
+    }
+
+    [Test]
     public void Gro_on_the_capture_interface_stops_start_up_with_the_ethtool_remedy()
     {
         string ns = $"xdsr-gro-{Guid.NewGuid().ToString("N")[..6]}";
