@@ -101,7 +101,7 @@ public sealed class ClusterControl : IClusterControl, IAsyncDisposable
     {
         var snapshot = _cluster.Published;
         var config = _cluster.Config;
-        var reads = await Task.WhenAll(_threads.Select(t => t.InvokeAsync(e => TableRead.From(e, snapshot)))).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var reads = await Task.WhenAll(_threads.Select(t => t.InvokeAsync(TableRead.From))).WaitAsync(cancellationToken).ConfigureAwait(false);
         var now = Stopwatch.GetTimestamp();
         var baseline = Baseline(now);
         double seconds = baseline is null ? 0 : Stopwatch.GetElapsedTime(baseline.Timestamp, now).TotalSeconds;
@@ -127,11 +127,11 @@ public sealed class ClusterControl : IClusterControl, IAsyncDisposable
                     server?.Mac.ToString(),
                     view is null ? "unresolved" : view.State.ToString().ToLowerInvariant(),
                     health is null ? null : health.State.ToString().ToLowerInvariant(),
-                    health?.LastDetail,
+                    health?.LastReason,
                     view is not null && (view.Disposition & MemberDisposition.Schedulable) != 0 ? view.Weight : 0,
-                    reads.Sum(r => r.Active.GetValueOrDefault(key)),
-                    reads.Sum(r => r.Inactive.GetValueOrDefault(key)),
-                    reads.Sum(r => r.PersistenceByMember.GetValueOrDefault(key)),
+                    reads.Sum(r => r.Active(key)),
+                    reads.Sum(r => r.Inactive(key)),
+                    reads.Sum(r => r.Persistence(key)),
                     packets,
                     bytes,
                     seconds > 0 ? Math.Max(0, packets - before.Packets) / seconds : 0,
@@ -145,7 +145,7 @@ public sealed class ClusterControl : IClusterControl, IAsyncDisposable
                 string.Join(',', service.Ports),
                 SchedulerName(service.Scheduler),
                 service.Persistence?.Timeout,
-                route is null ? 0 : reads.Sum(r => r.PersistenceByService.GetValueOrDefault(route.Id)),
+                route is null ? 0 : reads.Sum(r => r.Persistence(route.Id)),
                 members));
         }
 
@@ -367,45 +367,24 @@ public sealed class ClusterControl : IClusterControl, IAsyncDisposable
     {
         private readonly EngineCountersSnapshot _counters = new();
 
-        public Dictionary<(int, int), int> Active { get; } = [];
-
-        public Dictionary<(int, int), int> Inactive { get; } = [];
-
-        public Dictionary<(int, int), int> PersistenceByMember { get; } = [];
-
-        public Dictionary<int, int> PersistenceByService { get; } = [];
-
-        public static TableRead From(ForwardingEngine engine, RoutingSnapshot? snapshot)
+        // The engine keeps its connection and persistence counts per (service, server) as entries come and go, so
+        // this holds the forwarding thread for services × servers copies, not a scan of its tables.
+        public static TableRead From(ForwardingEngine engine)
         {
             var read = new TableRead();
             engine.CopyCountersTo(read._counters);
-            foreach (var connection in engine.ListConnections())
-            {
-                var counts = connection.State == ConnectionState.Established ? read.Active : read.Inactive;
-                var key = (connection.ServiceId, connection.ServerId);
-                counts[key] = counts.GetValueOrDefault(key) + 1;
-            }
-
-            foreach (var service in snapshot?.Services ?? [])
-            {
-                if (!service.IsPersistent)
-                {
-                    continue;
-                }
-
-                var entries = engine.ListPersistence(service.Id);
-                read.PersistenceByService[service.Id] = entries.Count;
-                foreach (var entry in entries)
-                {
-                    var key = (service.Id, entry.ServerId);
-                    read.PersistenceByMember[key] = read.PersistenceByMember.GetValueOrDefault(key) + 1;
-                }
-            }
-
             return read;
         }
 
         public long Counter((int Service, int Server) key, MemberCounter counter) => key.Service < 0 || key.Server < 0 ? 0 : _counters.Member(key.Service, key.Server, counter);
+
+        public int Active((int Service, int Server) key) => _counters.ActiveConnections(key.Service, key.Server);
+
+        public int Inactive((int Service, int Server) key) => _counters.InactiveConnections(key.Service, key.Server);
+
+        public int Persistence((int Service, int Server) key) => _counters.PersistenceEntries(key.Service, key.Server);
+
+        public int Persistence(int serviceId) => _counters.PersistenceEntries(serviceId);
     }
 
     /// <summary>Service and server names by id, for entries of removed services and servers too ("#7").</summary>

@@ -51,6 +51,14 @@ public sealed class EngineCountersSnapshot
 
     internal long[] Members { get; set; } = [];
 
+    internal int[] MemberActive { get; set; } = [];
+
+    internal int[] MemberInactive { get; set; } = [];
+
+    internal int[] MemberPersistence { get; set; } = [];
+
+    internal int[] ServicePersistence { get; set; } = [];
+
     public int ServiceIdCapacity { get; internal set; }
 
     public int ServerIdCapacity { get; internal set; }
@@ -66,6 +74,19 @@ public sealed class EngineCountersSnapshot
             ? Members[(((serviceId * ServerIdCapacity) + serverId) * MemberCounterCount) + (int)counter]
             : 0;
 
+    /// <summary>ESTABLISHED connections of the service on the server (the connection table's entries, swept or not).</summary>
+    public int ActiveConnections(int serviceId, int serverId) => TableCount(MemberActive, serviceId, serverId);
+
+    /// <summary>Connections of the service on the server in every other state.</summary>
+    public int InactiveConnections(int serviceId, int serverId) => TableCount(MemberInactive, serviceId, serverId);
+
+    /// <summary>Persistence entries of the service that send its clients to the server.</summary>
+    public int PersistenceEntries(int serviceId, int serverId) => TableCount(MemberPersistence, serviceId, serverId);
+
+    /// <summary>Entries in the service's persistence table (0 when the service is not persistent).</summary>
+    public int PersistenceEntries(int serviceId)
+        => (uint)serviceId < (uint)ServicePersistence.Length ? ServicePersistence[serviceId] : 0;
+
     /// <summary>Total frames handled.</summary>
     public long Frames
     {
@@ -80,4 +101,9 @@ public sealed class EngineCountersSnapshot
             return total;
         }
     }
+
+    private int TableCount(int[] counts, int serviceId, int serverId)
+        => (uint)serviceId < (uint)ServiceIdCapacity && (uint)serverId < (uint)ServerIdCapacity
+            ? counts[(serviceId * ServerIdCapacity) + serverId]
+            : 0;
 }

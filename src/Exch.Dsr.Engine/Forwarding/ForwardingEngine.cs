@@ -191,6 +191,55 @@ public sealed class ForwardingEngine
         _members.CopyTo(destination.Members, 0);
         destination.ServiceIdCapacity = _counterServices;
         destination.ServerIdCapacity = _counterServers;
+        CopyTableCounts(destination);
+    }
+
+    /// <summary>
+    /// The connection and persistence counts per (service, server), kept as entries come and go: a status read costs
+    /// services × servers here instead of a scan of every table on the forwarding thread.
+    /// </summary>
+    private void CopyTableCounts(EngineCountersSnapshot destination)
+    {
+        var services = _counterServices;
+        var servers = _counterServers;
+        if (destination.MemberActive.Length != services * servers)
+        {
+            destination.MemberActive = new int[services * servers];
+            destination.MemberInactive = new int[services * servers];
+            destination.MemberPersistence = new int[services * servers];
+        }
+
+        if (destination.ServicePersistence.Length != services)
+        {
+            destination.ServicePersistence = new int[services];
+        }
+
+        var active = _connections.ActiveByMember;
+        var inactive = _connections.InactiveByMember;
+        var stride = _connections.MemberServerCapacity;
+        var width = Math.Min(servers, stride);
+        for (var service = 0; service < services; service++)
+        {
+            var row = destination.MemberActive.AsSpan(service * servers, servers);
+            var inactiveRow = destination.MemberInactive.AsSpan(service * servers, servers);
+            var persistenceRow = destination.MemberPersistence.AsSpan(service * servers, servers);
+            row.Clear();
+            inactiveRow.Clear();
+            persistenceRow.Clear();
+            if (service < _connections.MemberServiceCapacity)
+            {
+                active.Slice(service * stride, width).CopyTo(row);
+                inactive.Slice(service * stride, width).CopyTo(inactiveRow);
+            }
+
+            var table = _persistence.Get(service);
+            destination.ServicePersistence[service] = table?.Count ?? 0;
+            if (table is not null)
+            {
+                var byServer = table.EntriesByServer;
+                byServer[..Math.Min(servers, byServer.Length)].CopyTo(persistenceRow);
+            }
+        }
     }
 
     private ForwardVerdict Count(ForwardVerdict verdict)
@@ -639,8 +688,8 @@ public sealed class ForwardingEngine
     {
         _current = snapshot;
         _events[(int)EngineEvent.SnapshotsAdopted]++;
-        _connections.EnsureServerCapacity(snapshot.ServerIdCapacity);
         GrowMemberCounters(snapshot.ServiceIdCapacity, snapshot.ServerIdCapacity);
+        _connections.EnsureMemberCapacity(_counterServices, _counterServers);
 
         // Candidate lists may have changed under the rr/wrr positions; start them over.
         _cursors = new SchedulerCursor[snapshot.ServiceIdCapacity];
@@ -654,11 +703,12 @@ public sealed class ForwardingEngine
                 if (table is not null && table.Capacity == service.PersistenceTableSize)
                 {
                     table.TimeoutNs = service.PersistenceTimeoutNs;
+                    table.EnsureServerCapacity(_counterServers);
                     continue;
                 }
 
                 RetirePersistence(id, table);
-                _persistence.Set(id, new PersistenceTable(service.PersistenceTableSize, service.PersistenceTimeoutNs));
+                _persistence.Set(id, new PersistenceTable(service.PersistenceTableSize, service.PersistenceTimeoutNs, _counterServers));
             }
             else if (table is not null)
             {

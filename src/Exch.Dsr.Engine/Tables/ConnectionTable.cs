@@ -77,6 +77,13 @@ public sealed class ConnectionTable
     private readonly PersistenceTableSet _persistence;
     private int[] _active = [];
     private int[] _inactive = [];
+
+    // The same two counts per (service, server), [service × _memberServers + server], so a status read copies them
+    // instead of scanning every slot on the forwarding thread.
+    private int[] _memberActive = [];
+    private int[] _memberInactive = [];
+    private int _memberServices;
+    private int _memberServers;
     private int _sweepCursor;
     private SweepPacer _pacer;
 
@@ -112,14 +119,45 @@ public sealed class ConnectionTable
     /// <summary>Connections in every other state by server id.</summary>
     public ReadOnlySpan<int> InactiveByServer => _inactive;
 
+    /// <summary>Service ids the per-member counts cover.</summary>
+    public int MemberServiceCapacity => _memberServices;
+
+    /// <summary>Server ids the per-member counts cover.</summary>
+    public int MemberServerCapacity => _memberServers;
+
+    /// <summary>ESTABLISHED connections by (service, server), at <c>serviceId × <see cref="MemberServerCapacity"/> + serverId</c>.</summary>
+    public ReadOnlySpan<int> ActiveByMember => _memberActive;
+
+    /// <summary>Connections in every other state by (service, server), laid out as <see cref="ActiveByMember"/>.</summary>
+    public ReadOnlySpan<int> InactiveByMember => _memberInactive;
+
     /// <summary>Grows the per-server counts to <paramref name="serverIdCapacity"/> ids (allocates; call on publish).</summary>
     public void EnsureServerCapacity(int serverIdCapacity)
+        => EnsureMemberCapacity(_memberServices, serverIdCapacity);
+
+    /// <summary>
+    /// Grows the per-server and per-(service, server) counts to cover the given ids, keeping what they hold
+    /// (allocates; call on publish). Never shrinks: entries of a removed service or server still count until they go.
+    /// </summary>
+    public void EnsureMemberCapacity(int serviceIdCapacity, int serverIdCapacity)
     {
         if (serverIdCapacity > _active.Length)
         {
             Array.Resize(ref _active, serverIdCapacity);
             Array.Resize(ref _inactive, serverIdCapacity);
         }
+
+        var services = Math.Max(serviceIdCapacity, _memberServices);
+        var servers = Math.Max(serverIdCapacity, _memberServers);
+        if (services == _memberServices && servers == _memberServers)
+        {
+            return;
+        }
+
+        _memberActive = Regrid(_memberActive, services, servers);
+        _memberInactive = Regrid(_memberInactive, services, servers);
+        _memberServices = services;
+        _memberServers = servers;
     }
 
     /// <summary>
@@ -208,7 +246,7 @@ public sealed class ConnectionTable
         }
 
         Count++;
-        AdjustServerCount(serverId, state, +1);
+        AdjustCounts(serviceId, serverId, state, +1);
         return index;
     }
 
@@ -235,8 +273,8 @@ public sealed class ConnectionTable
         ref var e = ref _slots[index];
         if (e.State != state)
         {
-            AdjustServerCount(e.ServerId, e.State, -1);
-            AdjustServerCount(e.ServerId, state, +1);
+            AdjustCounts(e.ServiceId, e.ServerId, e.State, -1);
+            AdjustCounts(e.ServiceId, e.ServerId, state, +1);
             e.State = state;
         }
 
@@ -264,7 +302,7 @@ public sealed class ConnectionTable
             _persistence.Release(e.ServiceId, e.PersistenceIndex, e.PersistenceGeneration);
         }
 
-        AdjustServerCount(e.ServerId, e.State, -1);
+        AdjustCounts(e.ServiceId, e.ServerId, e.State, -1);
         Count--;
 
         // Backward-shift deletion: every later entry of the cluster whose home is not between the hole and itself
@@ -374,20 +412,31 @@ public sealed class ConnectionTable
         return (int)(((hash >> 32) * (ulong)(uint)_slotCount) >> 32);
     }
 
-    private void AdjustServerCount(int serverId, ConnectionState state, int delta)
+    // Ids outside the arrays are never counted, neither on the way in nor out, so the counts stay exact as long as
+    // the arrays are grown (on publish) before an entry with those ids is added: they never shrink.
+    private void AdjustCounts(int serviceId, int serverId, ConnectionState state, int delta)
     {
         if ((uint)serverId >= (uint)_active.Length)
         {
             return;
         }
 
-        if (state == ConnectionState.Established)
+        var established = state == ConnectionState.Established;
+        (established ? _active : _inactive)[serverId] += delta;
+        if ((uint)serviceId < (uint)_memberServices && (uint)serverId < (uint)_memberServers)
         {
-            _active[serverId] += delta;
+            (established ? _memberActive : _memberInactive)[(serviceId * _memberServers) + serverId] += delta;
         }
-        else
+    }
+
+    private int[] Regrid(int[] counts, int services, int servers)
+    {
+        var grown = new int[services * servers];
+        for (var service = 0; service < _memberServices; service++)
         {
-            _inactive[serverId] += delta;
+            Array.Copy(counts, service * _memberServers, grown, service * servers, _memberServers);
         }
+
+        return grown;
     }
 }

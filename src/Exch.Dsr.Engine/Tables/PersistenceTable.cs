@@ -66,7 +66,10 @@ public sealed class PersistenceTable
     private int _mostRecent = -1;
     private int _leastRecent = -1;
 
-    public PersistenceTable(int capacity, long timeoutNs)
+    // Entries by server id, so a status read copies them instead of walking every entry on the forwarding thread.
+    private int[] _byServer = [];
+
+    public PersistenceTable(int capacity, long timeoutNs, int serverIdCapacity = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _entries = new PersistenceEntry[capacity];
@@ -83,6 +86,7 @@ public sealed class PersistenceTable
 
         _free = 0;
         TimeoutNs = timeoutNs;
+        EnsureServerCapacity(serverIdCapacity);
     }
 
     public int Capacity => _entries.Length;
@@ -99,6 +103,21 @@ public sealed class PersistenceTable
 
     /// <summary>Adds refused because every examined entry had live connections.</summary>
     public long Rejections { get; private set; }
+
+    /// <summary>Entries by server id.</summary>
+    public ReadOnlySpan<int> EntriesByServer => _byServer;
+
+    /// <summary>
+    /// Grows the per-server entry counts to <paramref name="serverIdCapacity"/> ids (allocates; call on publish,
+    /// before entries with those ids are added: an id outside the counts is not counted in or out).
+    /// </summary>
+    public void EnsureServerCapacity(int serverIdCapacity)
+    {
+        if (serverIdCapacity > _byServer.Length)
+        {
+            Array.Resize(ref _byServer, serverIdCapacity);
+        }
+    }
 
     /// <summary>The entry for <paramref name="client"/> (already masked), or -1; an expired entry is removed on the way.</summary>
     public int Find(in IpAddress128 client, long nowNs)
@@ -149,6 +168,11 @@ public sealed class PersistenceTable
         bucket = index;
         LinkMostRecent(index);
         Count++;
+        if ((uint)serverId < (uint)_byServer.Length)
+        {
+            _byServer[serverId]++;
+        }
+
         return index;
     }
 
@@ -215,6 +239,11 @@ public sealed class PersistenceTable
 
         link = e.HashNext;
         Unlink(index);
+        if ((uint)e.ServerId < (uint)_byServer.Length)
+        {
+            _byServer[e.ServerId]--;
+        }
+
         e.ServerId = -1;
         e.Connections = 0;
         e.HashNext = _free;
