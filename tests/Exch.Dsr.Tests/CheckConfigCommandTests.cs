@@ -60,6 +60,14 @@ public sealed class CheckConfigCommandTests
         Assert.That(overridden.StandardOutput, Does.Contain("mh (Maglev"));
         Assert.That(overridden.StandardOutput, Does.Not.Contain("lc (least connections)"), "smtp's lc was replaced");
 
+        var ring = await ExchDsrProcess.RunAsync(
+            ["check-config", "config/exch-dsr.toml"],
+            workingDirectory: ExchDsrProcess.RepositoryRoot(),
+            environment: new Dictionary<string, string?> { ["EXCHDSR_appliance__backend"] = "ring", ["EXCHDSR_appliance__threads"] = "2" });
+
+        Assert.That(ring.ExitCode, Is.Zero, ring.ToString());
+        Assert.That(ring.StandardOutput, Does.Contain("ring (AF_PACKET").And.Contain("frame (TPACKET_V2").And.Match(@"threads +2"));
+
         var bad = await ExchDsrProcess.RunAsync(
             ["check-config", "config/exch-dsr.toml"],
             workingDirectory: ExchDsrProcess.RepositoryRoot(),

@@ -22,11 +22,20 @@ internal static class ConfigSummary
         var appliance = config.Appliance;
         Line(output, "interface", appliance.Interface);
         Line(output, "backend", appliance.Backend == CaptureBackend.Ring ? "ring (AF_PACKET memory-mapped rings)" : "pcap (libpcap, immediate mode)");
+        if (appliance.Backend == CaptureBackend.Ring)
+        {
+            Line(output, "ring-receive", appliance.RingReceive == RingReceive.Block
+                ? "block (TPACKET_V3: fewer wake-ups, up to 1 ms per frame on light traffic)"
+                : "frame (TPACKET_V2: one wake-up per frame, lowest latency)");
+        }
+
         Line(output, "own-vips", appliance.OwnVips
             ? "yes: exch-dsr answers ARP/NDP and ping for the VIPs and announces them"
             : "no: the VIPs are configured on this host, which answers ARP for them");
         Line(output, "mac", appliance.Mac is null ? "auto (the interface's own)" : Mac(appliance.Mac));
-        Line(output, "threads", appliance.Threads == 0 ? "0 (one per core)" : appliance.Threads.ToString(CultureInfo.InvariantCulture));
+        Line(output, "threads", appliance.Backend == CaptureBackend.Pcap
+            ? "1 (the pcap backend cannot fan out over threads)"
+            : appliance.Threads == 0 ? $"0 (one per core: {Environment.ProcessorCount} here)" : appliance.Threads.ToString(CultureInfo.InvariantCulture));
 
         output.WriteLine();
         output.WriteLine("Control");
