@@ -220,7 +220,7 @@ internal sealed class ForwardingWorker
         }
 
         Span<byte> frame = _batch[index];
-        var verdict = _engine.Process(frame, now, out _);
+        var verdict = _engine.Process(frame, now);
         _verdicts[(int)verdict]++;
         switch (verdict)
         {

@@ -89,7 +89,7 @@ internal sealed class InMemoryFrameRing
         for (var i = 0; i < count; i++)
         {
             now += intervalNs;
-            forwarded += engine.Process(Frame(at), now, out _) == ForwardVerdict.Forwarded ? 1 : 0;
+            forwarded += engine.Process(Frame(at), now) == ForwardVerdict.Forwarded ? 1 : 0;
             Restore(at);
             at = at + 1 == Count ? 0 : at + 1;
         }
@@ -121,7 +121,7 @@ internal sealed class InMemoryFrameRing
             now += intervalNs * frames;
             for (var i = 0; i < frames; i++)
             {
-                forwarded += engine.Process(Frame(at + i), now, out _) == ForwardVerdict.Forwarded ? 1 : 0;
+                forwarded += engine.Process(Frame(at + i), now) == ForwardVerdict.Forwarded ? 1 : 0;
                 Restore(at + i);
             }
 

@@ -11,9 +11,9 @@ namespace Exch.Dsr.Engine.Forwarding;
 /// The DSR forwarding decision for one frame at a time: classify, find or schedule the real server, rewrite the
 /// Ethernet destination (server) and source (us) in place. The IP packet is not touched.
 /// <para>
-/// Threading: one engine per forwarding thread; <see cref="Process"/> and the status methods belong to that thread.
+/// Threading: one engine per forwarding thread; <c>Process</c> and the status methods belong to that thread.
 /// <see cref="Publish"/> may be called from any thread: it stores one reference, which the next
-/// <see cref="Process"/> picks up. Adopting a new snapshot (growing counters, creating persistence tables) happens on
+/// <c>Process</c> picks up. Adopting a new snapshot (growing counters, creating persistence tables) happens on
 /// the forwarding thread at that point, so no table is ever shared or locked.
 /// </para>
 /// <para>
@@ -42,6 +42,9 @@ public sealed class ForwardingEngine
     private SchedulerCursor[] _cursors = [];
     private RoutingSnapshot? _published;
     private RoutingSnapshot? _current;
+
+    // False while the appliance's own MAC is also a real server's: then every frame must meet the loop guard.
+    private bool _knownFlowPathOpen;
     private readonly long _sweepIntervalNs;
     private int _persistenceSweepService;
     private SweepPacer _persistencePacer;
@@ -57,6 +60,9 @@ public sealed class ForwardingEngine
 
     public MacAddress ApplianceMac { get; }
 
+    /// <summary>Frames forwarded by the known-flow path (tests compare it with the general path).</summary>
+    internal long KnownFlowFrames { get; private set; }
+
     /// <summary>The snapshot the packet path last adopted (null before the first frame after a publish).</summary>
     public RoutingSnapshot? Current => _current;
 
@@ -69,22 +75,78 @@ public sealed class ForwardingEngine
     /// </summary>
     public ForwardVerdict Process(Span<byte> frame, long nowNs, out ForwardDecision decision)
     {
-        var snapshot = Volatile.Read(ref _published);
-        if (!ReferenceEquals(snapshot, _current))
-        {
-            Adopt(snapshot!);
-        }
-
+        var snapshot = Enter(nowNs);
         if (snapshot is null)
         {
             decision = default;
             return Count(ForwardVerdict.NotOurs);
         }
 
-        _connections.SweepDue(nowNs, _sweepIntervalNs, _options.ConnectionSweepBudget);
-        SweepPersistence(snapshot, nowNs);
+        if (TryForwardKnownFlow(snapshot, frame, nowNs, out var key, out var serviceId, out var serverId))
+        {
+            var service = snapshot.GetService(serviceId)!;
+            decision = new ForwardDecision(serviceId, serverId, key.Client, key.ClientPort, key.Vip, key.VipPort, service.Protocol, default, DecisionReason.ExistingFlow, false, false);
+            return Count(ForwardVerdict.Forwarded);
+        }
 
-        var verdict = Classify(snapshot, frame, nowNs, out decision);
+        return Classified(Classify(snapshot, frame, nowNs, out decision), in decision);
+    }
+
+    /// <summary>
+    /// <see cref="Process(Span{byte}, long, out ForwardDecision)"/> for a caller that does not keep the decision (the
+    /// forwarding loop): the same verdict and the same rewrite, without building the decision of a known flow's frame.
+    /// </summary>
+    public ForwardVerdict Process(Span<byte> frame, long nowNs)
+    {
+        var snapshot = Enter(nowNs);
+        if (snapshot is null)
+        {
+            return Count(ForwardVerdict.NotOurs);
+        }
+
+        if (TryForwardKnownFlow(snapshot, frame, nowNs, out _, out _, out _))
+        {
+            return Count(ForwardVerdict.Forwarded);
+        }
+
+        return Classified(Classify(snapshot, frame, nowNs, out var decision), in decision);
+    }
+
+    /// <summary>
+    /// Starts loading the connection-table line that <see cref="Process(Span{byte}, long)"/> will look up for
+    /// <paramref name="frame"/>, without waiting for it. Call it for every frame of a received batch (up to a few
+    /// dozen), then <c>Process</c> each in order: with a million connections that line is a cache miss, and this way
+    /// the misses of the whole batch overlap instead of following one another. Changes no state and counts nothing;
+    /// only frames of the common shape (<see cref="FlowFrame"/>) are prefetched, the rest are left to <c>Process</c>.
+    /// </summary>
+    public void Prefetch(ReadOnlySpan<byte> frame)
+    {
+        if (FlowFrame.TryRead(frame, out var key, out _))
+        {
+            _connections.Prefetch(key);
+        }
+    }
+
+    /// <summary>Adopts a newly published snapshot and runs the sweeps that came due; null before the first publish.</summary>
+    private RoutingSnapshot? Enter(long nowNs)
+    {
+        var snapshot = Volatile.Read(ref _published);
+        if (!ReferenceEquals(snapshot, _current))
+        {
+            Adopt(snapshot!);
+        }
+
+        if (snapshot is not null)
+        {
+            _connections.SweepDue(nowNs, _sweepIntervalNs, _options.ConnectionSweepBudget);
+            SweepPersistence(snapshot, nowNs);
+        }
+
+        return snapshot;
+    }
+
+    private ForwardVerdict Classified(ForwardVerdict verdict, in ForwardDecision decision)
+    {
         if (verdict == ForwardVerdict.Malformed)
         {
             _malformed[(int)decision.Malformed]++;
@@ -94,42 +156,53 @@ public sealed class ForwardingEngine
     }
 
     /// <summary>
-    /// Starts loading the connection-table line that <see cref="Process"/> will look up for <paramref name="frame"/>,
-    /// without waiting for it. Call it for every frame of a received batch (up to a few dozen), then
-    /// <see cref="Process"/> each in order: with a million connections that line is a cache miss, and this way the
-    /// misses of the whole batch overlap instead of following one another. Changes no state and counts nothing; a
-    /// frame it cannot read is left alone (<see cref="Process"/> classifies it).
+    /// The frame of a flow the engine already forwards, in the common shape and addressed to the appliance: its
+    /// connection entry names the service and server, so neither the general parse nor the service lookup is needed.
+    /// Says no, having changed nothing, whenever the general path could decide otherwise: another shape, a frame not
+    /// addressed to us (the loop guard's business), no live connection (an expired one is the general path's to
+    /// remove), a connection whose service no longer serves this VIP and port, or a server that no longer keeps its
+    /// connections (re-dispatch).
     /// </summary>
-    public void Prefetch(ReadOnlySpan<byte> frame)
+    private bool TryForwardKnownFlow(RoutingSnapshot snapshot, Span<byte> frame, long nowNs, out FlowKey key, out int serviceId, out int serverId)
     {
-        if (!EthernetView.TryParse(frame, out var eth, out _))
+        serviceId = -1;
+        serverId = -1;
+        if (!FlowFrame.TryRead(frame, out key, out var flags) || !_knownFlowPathOpen)
         {
-            return;
+            return false;
         }
 
-        IpAddress128 source, destination;
-        byte protocol;
-        ReadOnlySpan<byte> upper;
-        switch (eth.EtherType)
+        // Bytes 0-5 are the destination, 6-11 the source: two loads instead of two six-byte reads.
+        var destination = BinaryPrimitives.ReadUInt64BigEndian(frame) >> 16;
+        var source = BinaryPrimitives.ReadUInt64BigEndian(frame[4..]) & 0xFFFF_FFFF_FFFFUL;
+        var appliance = ApplianceMac.ToUInt64();
+        if (destination != appliance || source == appliance)
         {
-            case EtherTypes.IPv4 when IPv4View.TryParse(eth.Payload, out var v4, out _) && v4.HasTransportHeader:
-                (source, destination, protocol) = (v4.Source, v4.Destination, v4.Protocol);
-                upper = v4.Payload;
-                break;
-            case EtherTypes.IPv6 when IPv6View.TryParse(eth.Payload, out var v6, out _) && v6.HasTransportHeader:
-                (source, destination, protocol) = (v6.Source, v6.Destination, v6.UpperLayerProtocol);
-                upper = v6.UpperLayer;
-                break;
-            default:
-                return;
+            return false;
         }
 
-        if (protocol is IpProtocols.Tcp or IpProtocols.Udp && upper.Length >= 4)
+        ref var connection = ref _connections.FindLive(key, nowNs);
+        if (Unsafe.IsNullRef(ref connection))
         {
-            var sourcePort = BinaryPrimitives.ReadUInt16BigEndian(upper);
-            var destinationPort = BinaryPrimitives.ReadUInt16BigEndian(upper[2..]);
-            _connections.Prefetch(new FlowKey(source, destination, sourcePort, destinationPort, protocol));
+            return false;
         }
+
+        var service = snapshot.GetService(connection.ServiceId);
+        var server = connection.ServerId;
+        if (service is null
+            || !service.Serves(key.Vip, key.Protocol, key.VipPort)
+            || (service.GetDisposition(server) & MemberDisposition.KeepsConnections) == 0)
+        {
+            return false;
+        }
+
+        var state = key.Protocol == IpProtocols.Tcp ? TcpStateMachine.Next(connection.State, flags) : ConnectionState.Udp;
+        _connections.Update(ref connection, state, nowNs + service.TimeoutNs(state), nowNs);
+        Forward(snapshot, frame, service.Id, server);
+        KnownFlowFrames++;
+        serviceId = service.Id;
+        serverId = server;
+        return true;
     }
 
     /// <summary>Also processes pending work (snapshot adoption) without a frame; useful before reading status.</summary>
@@ -687,6 +760,7 @@ public sealed class ForwardingEngine
     private void Adopt(RoutingSnapshot snapshot)
     {
         _current = snapshot;
+        _knownFlowPathOpen = !snapshot.IsServerMac(ApplianceMac);
         _events[(int)EngineEvent.SnapshotsAdopted]++;
         GrowMemberCounters(snapshot.ServiceIdCapacity, snapshot.ServerIdCapacity);
         _connections.EnsureMemberCapacity(_counterServices, _counterServers);

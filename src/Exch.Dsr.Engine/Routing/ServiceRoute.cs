@@ -40,6 +40,7 @@ public sealed class ServiceRoute
     private readonly int[]? _lookupTable;
     private readonly long[] _timeoutNs;
     private readonly MemberDisposition[] _dispositionByServer;
+    private readonly ushort[] _ports;
 
     internal ServiceRoute(
         int id,
@@ -58,6 +59,7 @@ public sealed class ServiceRoute
         Name = definition.Name;
         Vip = IpAddress128.FromIPAddress(definition.Vip);
         Protocol = definition.Protocol;
+        _ports = [.. definition.Ports];
         Scheduler = scheduler;
         IsPersistent = definition.PersistenceTimeout is { } timeout && timeout > TimeSpan.Zero;
         PersistenceTimeoutNs = IsPersistent ? (long)(definition.PersistenceTimeout!.Value.Ticks * 100) : 0;
@@ -136,6 +138,25 @@ public sealed class ServiceRoute
     public ReadOnlySpan<int> LookupTable => _lookupTable;
 
     public ImmutableArray<MemberView> Members { get; }
+
+    /// <summary>True when this service is the one for <paramref name="vip"/>, <paramref name="protocol"/> and <paramref name="port"/>.</summary>
+    public bool Serves(in IpAddress128 vip, byte protocol, ushort port)
+    {
+        if ((byte)Protocol != protocol || Vip != vip)
+        {
+            return false;
+        }
+
+        foreach (var served in _ports)
+        {
+            if (served == port)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     public long TimeoutNs(ConnectionState state) => _timeoutNs[(int)state];
 

@@ -69,6 +69,9 @@ public sealed class ConnectionTable
     /// <summary>Slots an add sweeps for expired entries when the table is full.</summary>
     public const int ReclaimScanLimit = 128;
 
+    /// <summary>The most a connection's deadline may lag behind its last packet plus its timeout.</summary>
+    public const long MaxDeadlineSlackNs = 1_000_000_000;
+
     // Reported deadlines are kept in units of 2^30 ns (about 1.07 s), rounded down, so they fit 32 bits until 2106.
     private const int PushedUnitShift = 30;
 
@@ -171,6 +174,20 @@ public sealed class ConnectionTable
     /// <summary>The live entry for <paramref name="key"/>, or -1; an expired entry is removed on the way.</summary>
     public int Find(in FlowKey key, long nowNs)
     {
+        var slot = Locate(key);
+        if (slot >= 0 && _slots[slot].ExpiresAtNs <= nowNs)
+        {
+            Remove(slot, nowNs);
+            Expirations++;
+            return -1;
+        }
+
+        return slot;
+    }
+
+    /// <summary>The slot holding <paramref name="key"/>, live or expired, or -1.</summary>
+    private int Locate(in FlowKey key)
+    {
         var slots = _slots;
         var slot = Home(key);
         while (true)
@@ -185,13 +202,6 @@ public sealed class ConnectionTable
                 && e.ClientHigh == key.Client.High && e.VipLow == key.Vip.Low && e.VipHigh == key.Vip.High
                 && e.Protocol == key.Protocol)
             {
-                if (e.ExpiresAtNs <= nowNs)
-                {
-                    Remove(slot, nowNs);
-                    Expirations++;
-                    return -1;
-                }
-
                 return slot;
             }
 
@@ -261,6 +271,12 @@ public sealed class ConnectionTable
     /// <summary>
     /// Moves the connection to <paramref name="state"/> with a new deadline, keeping active/inactive counts.
     /// <para>
+    /// In an unchanged state the deadline is written only when it moves by at least
+    /// <see cref="MaxDeadlineSlackNs"/> (1 s; an eighth of the timeout for timeouts under 8 s), so the slot of a busy
+    /// flow stays clean in the cache and is not written back to memory for every packet. The price: a flow can time
+    /// out up to that much before its last packet plus its timeout.
+    /// </para>
+    /// <para>
     /// The persistence entry learns a connection's deadline only when it passes the one last pushed, and is then
     /// told one timeout more (<c>2 × deadline − now</c>), so a busy connection writes its persistence entry about
     /// once per timeout instead of on every packet: that entry is another cache miss per frame at a million clients.
@@ -269,16 +285,41 @@ public sealed class ConnectionTable
     /// </para>
     /// </summary>
     public void Update(int index, ConnectionState state, long expiresAtNs, long nowNs)
+        => Update(ref _slots[index], state, expiresAtNs, nowNs);
+
+    /// <summary>
+    /// The live entry for <paramref name="key"/> by reference, or a null reference, changing nothing: an expired
+    /// entry is left for <see cref="Find"/>, so a caller that looks and then leaves the frame to another path has
+    /// had no effect. The known-flow path reads and updates the entry in place instead of indexing the slots once per
+    /// field. Valid until the next add or remove.
+    /// </summary>
+    internal ref ConnectionEntry FindLive(in FlowKey key, long nowNs)
     {
-        ref var e = ref _slots[index];
+        var slot = Locate(key);
+        if (slot < 0)
+        {
+            return ref Unsafe.NullRef<ConnectionEntry>();
+        }
+
+        ref var entry = ref _slots[slot];
+        return ref entry.ExpiresAtNs > nowNs ? ref entry : ref Unsafe.NullRef<ConnectionEntry>();
+    }
+
+    /// <inheritdoc cref="Update(int, ConnectionState, long, long)"/>
+    internal void Update(ref ConnectionEntry e, ConnectionState state, long expiresAtNs, long nowNs)
+    {
         if (e.State != state)
         {
             AdjustCounts(e.ServiceId, e.ServerId, e.State, -1);
             AdjustCounts(e.ServiceId, e.ServerId, state, +1);
             e.State = state;
+            e.ExpiresAtNs = expiresAtNs;
         }
-
-        e.ExpiresAtNs = expiresAtNs;
+        else if ((ulong)(expiresAtNs - e.ExpiresAtNs) >= (ulong)DeadlineSlack(expiresAtNs - nowNs))
+        {
+            // A shorter deadline (a reload shortened the timeout) reads as a huge unsigned step and is written too.
+            e.ExpiresAtNs = expiresAtNs;
+        }
         if (e.PersistenceIndex >= 0 && expiresAtNs >= (long)e.PushedUntilUnits << PushedUnitShift)
         {
             var pushed = expiresAtNs + Math.Max(expiresAtNs - nowNs, 0);
@@ -396,6 +437,8 @@ public sealed class ConnectionTable
 
     private static FlowKey KeyOf(in ConnectionEntry e)
         => new(new(e.ClientHigh, e.ClientLow), new(e.VipHigh, e.VipLow), e.ClientPort, e.VipPort, e.Protocol);
+
+    private static long DeadlineSlack(long timeoutNs) => Math.Min(MaxDeadlineSlackNs, timeoutNs >> 3);
 
     private static uint ToUnits(long ns) => (uint)Math.Clamp(ns >> PushedUnitShift, 0, uint.MaxValue);
 

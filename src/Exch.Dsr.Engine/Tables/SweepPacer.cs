@@ -18,15 +18,24 @@ internal struct SweepPacer
     {
         var elapsed = Math.Clamp(nowNs - _atNs, 0, intervalNs);
         _atNs = nowNs;
-        _credit += elapsed * units;
-        var due = _credit / intervalNs;
-        if (due <= budget)
+        var credit = _credit + (elapsed * units);
+
+        // Counted off rather than divided: at most budget + 1 steps, usually none or one, where a 64-bit division
+        // on every frame cost more than the sweep it paces.
+        var due = 0;
+        while (credit >= intervalNs)
         {
-            _credit -= due * intervalNs;
-            return (int)due;
+            if (due == budget)
+            {
+                _credit = 0;
+                return budget;
+            }
+
+            credit -= intervalNs;
+            due++;
         }
 
-        _credit = 0;
-        return budget;
+        _credit = credit;
+        return due;
     }
 }

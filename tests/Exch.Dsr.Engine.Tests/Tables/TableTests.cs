@@ -283,6 +283,32 @@ public sealed class TableTests
     }
 
     [Test]
+    public void ABusyFlowsDeadlineMovesInSecondSteps()
+    {
+        var connections = new ConnectionTable(16, new PersistenceTableSet());
+        connections.EnsureServerCapacity(1);
+        var key = new FlowKey(Client(1), Client(100), 1000, 443, 6);
+        var c = connections.Add(key, 0, 0, ConnectionState.Established, 900 * Time.Second, -1, 0);
+
+        connections.Update(c, ConnectionState.Established, Time.Seconds(900.6), Time.Seconds(0.6));
+        Assert.That(connections.ExpiresAtNs(c), Is.EqualTo(900 * Time.Second), "0.6 s later: the slot is left as it was");
+        connections.Update(c, ConnectionState.Established, Time.Seconds(901.2), Time.Seconds(1.2));
+        Assert.That(connections.ExpiresAtNs(c), Is.EqualTo(Time.Seconds(901.2)), "1.2 s later: moved");
+        connections.Update(c, ConnectionState.FinWait, Time.Seconds(121.5), Time.Seconds(1.5));
+        Assert.That(connections.ExpiresAtNs(c), Is.EqualTo(Time.Seconds(121.5)), "a new state always writes, shorter or not");
+        connections.Update(c, ConnectionState.FinWait, Time.Seconds(60), Time.Seconds(1.6));
+        Assert.That(connections.ExpiresAtNs(c), Is.EqualTo(60 * Time.Second), "a shorter deadline (a reload cut the timeout) is written at once");
+
+        // A 4 s timeout moves in eighths of it, 0.5 s.
+        var shortKey = new FlowKey(Client(2), Client(100), 1000, 443, 6);
+        var s = connections.Add(shortKey, 0, 0, ConnectionState.Close, 4 * Time.Second, -1, 0);
+        connections.Update(s, ConnectionState.Close, Time.Seconds(4.4), Time.Seconds(0.4));
+        Assert.That(connections.ExpiresAtNs(s), Is.EqualTo(4 * Time.Second));
+        connections.Update(s, ConnectionState.Close, Time.Seconds(4.5), Time.Seconds(0.5));
+        Assert.That(connections.ExpiresAtNs(s), Is.EqualTo(Time.Seconds(4.5)));
+    }
+
+    [Test]
     public void FullConnectionTableRefusesOnlyWhenNothingExpired()
     {
         var connections = new ConnectionTable(2, new PersistenceTableSet());
