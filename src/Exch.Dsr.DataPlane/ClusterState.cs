@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Collections.Frozen;
 using Exch.Dsr.Configuration;
 using Exch.Dsr.Control;
 using Exch.Dsr.Engine.Forwarding;
@@ -50,7 +49,6 @@ public sealed class ClusterState : IDisposable
     private DateTimeOffset _configLoadedAt;
     private RoutingSnapshot? _published;
     private HealthMonitor? _health;
-    private FrozenDictionary<MemberKey, ServerHealth> _carriedHealth = FrozenDictionary<MemberKey, ServerHealth>.Empty;
     private bool _healthRunning;
     private bool _firstPublish = true;
     private int _healthDirty;
@@ -101,17 +99,7 @@ public sealed class ClusterState : IDisposable
     /// monitor restarted by a reload has not probed it yet, the state the previous monitor had for the same check.
     /// Null when the service has no check. Any thread.
     /// </summary>
-    public ServerHealth? HealthOf(string service, string server)
-    {
-        var current = Volatile.Read(ref _health)?.Snapshot.Get(service, server);
-        if ((current is null || current.State == HealthState.Unknown)
-            && Volatile.Read(ref _carriedHealth).TryGetValue(new MemberKey(service, server), out var carried))
-        {
-            return carried;
-        }
-
-        return current;
-    }
+    public ServerHealth? HealthOf(string service, string server) => Volatile.Read(ref _health)?.Snapshot.Get(service, server);
 
     /// <summary>Publishes the first snapshot and starts the control thread.</summary>
     public void Start()
@@ -208,7 +196,7 @@ public sealed class ClusterState : IDisposable
     /// restart; otherwise services and servers are added and removed, ids stay stable by name (so unchanged services
     /// keep their persistence entries and connections), operator overrides of servers and services that still exist
     /// are kept, and the health monitor is restarted if any check, member or sorry server it probes changed (each
-    /// unchanged check keeps its last state until the new monitor has probed it).
+    /// unchanged check carries its state and rise/fall counts into the new monitor).
     /// </summary>
     public async Task<(ControlResult Result, ConfigurationDiff Diff)> ApplyAsync(ExchDsrConfig next)
     {
@@ -242,9 +230,10 @@ public sealed class ClusterState : IDisposable
 
     private static string Scope(string? service) => service is null ? string.Empty : $" in service {service}";
 
-    private HealthMonitor? NewMonitor(ExchDsrConfig config) =>
+    private HealthMonitor? NewMonitor(ExchDsrConfig config, IReadOnlyDictionary<MemberKey, ServerHealth>? carried = null) =>
         config.Services.Any(s => s.Check.Kind != HealthCheckKind.None)
-            ? new HealthMonitor(config, _time, _loggers.CreateLogger<HealthMonitor>(), OnHealthChange, _probeFactory)
+            ? new HealthMonitor(config, _time, _loggers.CreateLogger<HealthMonitor>(), OnHealthChange, _probeFactory,
+                (service, server) => carried?.GetValueOrDefault(new MemberKey(service, server)))
             : null;
 
     /// <summary>Why an admin action on this server (and service) cannot apply to <paramref name="config"/>; null when it can.</summary>
@@ -338,8 +327,7 @@ public sealed class ClusterState : IDisposable
                 }
             }
 
-            var monitor = NewMonitor(next);
-            Volatile.Write(ref _carriedHealth, carried.ToFrozenDictionary());
+            var monitor = NewMonitor(next, carried);
             Volatile.Write(ref _health, monitor);
             if (_healthRunning && monitor is not null)
             {

@@ -31,13 +31,19 @@ public sealed partial class HealthMonitor : IAsyncDisposable
     /// Called once per state flip, from the probing loop, after the snapshot already shows it; it must not block.
     /// </param>
     /// <param name="probeFactory">Builds each service's probe; <see cref="HealthProbes.Create"/> unless replaced (tests).</param>
+    /// <param name="startingHealth">
+    /// The health a (service, server) starts from, or null for <see cref="ServerHealth.Initial"/>: after a reload, the
+    /// state and the rise/fall counts of a check that did not change, so its next probe counts on from them instead
+    /// of deciding alone (a server that was failing keeps needing <c>rise</c> successes).
+    /// </param>
     public HealthMonitor(
         ExchDsrConfig config,
         TimeProvider timeProvider,
         ILogger<HealthMonitor> logger,
         Action<HealthChange>? onChange = null,
-        Func<HealthCheckConfig, IHealthProbe>? probeFactory = null)
-        : this(config, timeProvider, logger, new DsrProbeRoutes(config.Appliance.Interface), onChange, probeFactory)
+        Func<HealthCheckConfig, IHealthProbe>? probeFactory = null,
+        Func<string, string, ServerHealth?>? startingHealth = null)
+        : this(config, timeProvider, logger, new DsrProbeRoutes(config.Appliance.Interface), onChange, probeFactory, startingHealth)
     {
     }
 
@@ -48,7 +54,8 @@ public sealed partial class HealthMonitor : IAsyncDisposable
         ILogger<HealthMonitor> logger,
         DsrProbeRoutes routes,
         Action<HealthChange>? onChange = null,
-        Func<HealthCheckConfig, IHealthProbe>? probeFactory = null)
+        Func<HealthCheckConfig, IHealthProbe>? probeFactory = null,
+        Func<string, string, ServerHealth?>? startingHealth = null)
     {
         _routes = routes;
         _timeProvider = timeProvider;
@@ -74,7 +81,7 @@ public sealed partial class HealthMonitor : IAsyncDisposable
                     HealthProbes.Describe(service.Check, target, server.Name), probe, target));
             }
 
-            services[service.Name] = servers.ToImmutableDictionary(s => s.Name, _ => ServerHealth.Initial);
+            services[service.Name] = servers.ToImmutableDictionary(s => s.Name, s => startingHealth?.Invoke(service.Name, s.Name) ?? ServerHealth.Initial);
         }
 
         _targets = [.. targets];

@@ -201,14 +201,43 @@ public sealed class ClusterStateTests
         await lab.Cluster.StopHealthAsync();
     }
 
-    private static ExchDsrConfig Config(int owaCas2Weight = 1, bool extraService = false, bool owaCheck = false)
+    [Test]
+    public async Task After_a_reload_a_server_that_was_down_still_needs_rise_successes()
+    {
+        // Probes every 50 ms: the old monitor cannot reach 20 successes in the moment the reload takes.
+        const int Rise = 20;
+        var probe = new SwitchProbe();
+        using var lab = new Bench(Config(owaCheck: true, owaRise: Rise), probe);
+        await lab.Cluster.StartHealthAsync();
+        Assert.That(SpinWait.SpinUntil(() => lab.Cluster.HealthOf("owa-https", "CAS1")?.State == HealthState.Down, TimeSpan.FromSeconds(5)), Is.True);
+
+        var withCheck = Config(owaCheck: true, owaRise: Rise, extraService: true);
+        var next = withCheck with
+        {
+            Services = [.. withCheck.Services.Select(s => s.Name == "smtp" ? s with { Check = new HealthCheckConfig { Kind = HealthCheckKind.Tcp, Port = 25 } } : s)],
+        };
+        probe.Healthy = true;
+        var (result, diff) = await lab.Cluster.ApplyAsync(next);
+        Assert.That((result.Ok, diff.HealthChecksChanged), Is.EqualTo((true, true)), result.Message);
+
+        // The new monitor's successes count on from the carried Down state; alone, its first would have decided Up.
+        ServerHealth? first = null;
+        Assert.That(SpinWait.SpinUntil(() => (first = lab.Cluster.HealthOf("owa-https", "CAS1")) is { ConsecutiveSuccesses: > 0 }, TimeSpan.FromSeconds(5)), Is.True);
+        Assert.That(first!.State, Is.EqualTo(HealthState.Down), "a success after the reload does not bring the server up on its own");
+        Assert.That(first.ConsecutiveSuccesses, Is.LessThan(Rise));
+        Assert.That(SpinWait.SpinUntil(() => lab.Cluster.HealthOf("owa-https", "CAS1")?.State == HealthState.Up, TimeSpan.FromSeconds(5)), Is.True, "up after rise successes");
+        Assert.That(lab.Cluster.HealthOf("owa-https", "CAS1")!.ConsecutiveSuccesses, Is.GreaterThanOrEqualTo(Rise));
+        await lab.Cluster.StopHealthAsync();
+    }
+
+    private static ExchDsrConfig Config(int owaCas2Weight = 1, bool extraService = false, bool owaCheck = false, int owaRise = 1)
     {
         var cas1 = TestConfigs.Server("CAS1", "192.0.2.11", Cas1Mac);
         var cas2 = TestConfigs.Server("CAS2", "192.0.2.12", Cas2Mac);
         var owa = Service("owa-https", [443], cas1, cas2) with { Members = [new ServiceMember(cas1, 1), new ServiceMember(cas2, owaCas2Weight)] };
         if (owaCheck)
         {
-            owa = owa with { Check = new HealthCheckConfig { Kind = HealthCheckKind.Tcp, Port = 443, Interval = TimeSpan.FromMilliseconds(50), Rise = 1, Fall = 1 } };
+            owa = owa with { Check = new HealthCheckConfig { Kind = HealthCheckKind.Tcp, Port = 443, Interval = TimeSpan.FromMilliseconds(50), Rise = owaRise, Fall = 1 } };
         }
 
         IReadOnlyList<VirtualServiceConfig> services = [Service("outlook-rpc", [135, 7575, 7576], cas1, cas2), owa];
@@ -269,6 +298,7 @@ public sealed class ClusterStateTests
     private sealed class SwitchProbe : IHealthProbe
     {
         public volatile bool Hang;
+        public volatile bool Healthy;
 
         public async ValueTask<ProbeResult> ProbeAsync(ProbeTarget target, CancellationToken cancellationToken)
         {
@@ -277,7 +307,7 @@ public sealed class ClusterStateTests
                 await Task.Delay(Timeout.Infinite, cancellationToken);
             }
 
-            return new ProbeResult(false, "refused");
+            return Healthy ? new ProbeResult(true, "connected") : new ProbeResult(false, "refused");
         }
     }
 }
