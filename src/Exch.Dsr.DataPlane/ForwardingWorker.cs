@@ -192,7 +192,8 @@ internal sealed class ForwardingWorker
         var engine = _engine;
 
         // Prefetch a chunk's table lines before deciding any of it, so their cache misses overlap instead of queuing
-        // one behind the other (2.1-2.7x fewer ns per known-client frame at 1M clients: tests/Exch.Dsr.Benchmarks).
+        // one behind the other (at 1M clients, 106-108 instead of 282-300 ns a known-client frame:
+        // tests/Exch.Dsr.Benchmarks).
         for (int start = 0; start < count; start += PrefetchChunk)
         {
             int end = Math.Min(start + PrefetchChunk, count);
