@@ -48,12 +48,14 @@ public sealed class ReloadLabTests
         Assert.That(systemd.Messages[2], Does.StartWith("READY=1\n"), "READY=1 again: it runs on with the previous configuration");
     }
 
+    /// <summary>Started under <c>nohup</c>, as an operator might: SIGHUP arrives ignored, and must reload all the same.</summary>
     [Test]
     public void A_good_configuration_on_sighup_applies_and_a_persisted_client_of_an_unchanged_service_keeps_its_server()
     {
         using var lab = DsrLab.Create();
         string good = lab.ConfigText("ring", fixedMacs: false, withSilentServer: false, httpsHealthCheck: false);
-        lab.StartService(good, new Dictionary<string, string>());
+        lab.StartService(good, new Dictionary<string, string>(), runAs: ["nohup"]);
+        Assert.That(lab.Forwarder!.Output, Does.Contain("SIGHUP was ignored when exch-dsr started"), Said(lab));
 
         // rr: another client takes the first server, so ours gets the second; every new snapshot restarts rr at the
         // first, so after the reload only its persistence entry can bring our client back to the second.

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Exch.Dsr.Control.Interop;
 
-/// <summary>The few libc calls the control socket needs that .NET has no managed form of.</summary>
+/// <summary>The few libc calls the control side needs that .NET has no managed form of.</summary>
 internal static partial class Libc
 {
     private const string Library = "libc";
@@ -26,6 +26,13 @@ internal static partial class Libc
     /// <summary>https://man7.org/linux/man-pages/man2/statx.2.html</summary>
     [LibraryImport(Library, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int StatxPath(int dirfd, string path, int flags, uint mask, out Statx result);
+
+    public const int SIGHUP = 1;
+    public const nint SIG_DFL = 0;
+
+    /// <summary>https://man7.org/linux/man-pages/man2/signal.2.html — returns the previous disposition.</summary>
+    [LibraryImport(Library, EntryPoint = "signal", SetLastError = true)]
+    public static partial nint Signal(int signal, nint handler);
 
     /// <summary>https://man7.org/linux/man-pages/man2/chown.2.html — uid -1 leaves the owner as it is.</summary>
     [LibraryImport(Library, EntryPoint = "chown", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]

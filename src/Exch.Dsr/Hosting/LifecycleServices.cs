@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Exch.Dsr.Control;
 using Exch.Dsr.DataPlane;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -13,6 +14,11 @@ internal sealed class ReloadOnHangup(RunningClusterControl control, IHostApplica
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        if (HangupSignal.TakeBackIfIgnored())
+        {
+            ServiceLog.HangupWasIgnored(logger);
+        }
+
         _hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             // Handled here: SIGHUP's default action would end the process.

@@ -11,6 +11,9 @@ internal static partial class ServiceLog
     [LoggerMessage(EventId = 61, Level = LogLevel.Information, Message = "SIGHUP received: reloading the configuration")]
     public static partial void Hangup(ILogger logger);
 
+    [LoggerMessage(EventId = 68, Level = LogLevel.Information, Message = "SIGHUP was ignored when exch-dsr started (nohup, or a supervisor that ignores it); exch-dsr takes it back: SIGHUP reloads the configuration")]
+    public static partial void HangupWasIgnored(ILogger logger);
+
     [LoggerMessage(EventId = 62, Level = LogLevel.Error, Message = "Reload failed: {Message}")]
     public static partial void ReloadFailed(ILogger logger, string message);
 
