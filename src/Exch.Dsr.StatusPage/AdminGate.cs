@@ -8,7 +8,7 @@ using Microsoft.Net.Http.Headers;
 namespace Exch.Dsr.StatusPage;
 
 /// <summary>Why a change request was turned away: the HTTP status, the reason shown to the caller, whether to log it.</summary>
-internal readonly record struct GateRefusal(int Status, string Reason, bool Log);
+internal readonly record struct GateRefusal(int Status, string Reason, bool Log, TimeSpan? RetryAfter = null);
 
 /// <summary>
 /// Decides whether a POST may change anything. First that it comes from the page itself (or a script that says so),
@@ -18,7 +18,7 @@ internal readonly record struct GateRefusal(int Status, string Reason, bool Log)
 /// Cross-site: a browser lets another site send a form or a "simple" request here without asking, but not one with a
 /// custom header, so <see cref="HeaderName"/> is required; <c>Sec-Fetch-Site</c> and <c>Origin</c>, when the browser
 /// sends them, must name this page. Identity: with a password, HTTP Basic (the browser's own login box, as HAProxy's
-/// stats page has); without one, a loopback client, and a <c>Host</c> that is a loopback name so a hostile site
+/// stats page has), with guessing slowed by <see cref="WrongPasswordThrottle"/>; without one, a loopback client, and a <c>Host</c> that is a loopback name so a hostile site
 /// cannot rebind its DNS name to 127.0.0.1 and post from its own origin.
 /// </remarks>
 internal sealed class AdminGate
@@ -31,13 +31,16 @@ internal sealed class AdminGate
 
     private readonly byte[] _userHash;
     private readonly byte[]? _passwordHash;
+    private readonly WrongPasswordThrottle _throttle;
 
     /// <param name="user">The admin user name.</param>
     /// <param name="password">The admin password; null allows changes from loopback clients without one.</param>
-    public AdminGate(string user, string? password)
+    /// <param name="time">The clock of the wrong-password throttle (tests move it).</param>
+    public AdminGate(string user, string? password, TimeProvider? time = null)
     {
         _userHash = Hash(user);
         _passwordHash = password is null ? null : Hash(password);
+        _throttle = new WrongPasswordThrottle(time ?? TimeProvider.System);
     }
 
     public bool NeedsPassword => _passwordHash is not null;
@@ -70,6 +73,15 @@ internal sealed class AdminGate
             return null;
         }
 
+        var remote = request.HttpContext.Connection.RemoteIpAddress ?? IPAddress.None;
+        if (_throttle.Blocked(remote) is { } wait)
+        {
+            var seconds = (int)Math.Ceiling(wait.TotalSeconds);
+            return new GateRefusal(StatusCodes.Status429TooManyRequests,
+                $"{WrongPasswordThrottle.MaxFailures} wrong passwords from {remote} within {WrongPasswordThrottle.Window.TotalSeconds:0} s: try again in {seconds} s",
+                Log: true, RetryAfter: TimeSpan.FromSeconds(seconds));
+        }
+
         if (!TryReadBasic(request, out var givenUser, out var givenPassword))
         {
             // A browser always asks once without credentials before it shows its login box: not worth a log line.
@@ -83,9 +95,11 @@ internal sealed class AdminGate
         if (!(CryptographicOperations.FixedTimeEquals(Hash(givenUser), _userHash)
               & CryptographicOperations.FixedTimeEquals(Hash(givenPassword), _passwordHash)))
         {
+            _throttle.Failed(remote);
             return new GateRefusal(StatusCodes.Status401Unauthorized, "wrong admin user name or password", Log: true);
         }
 
+        _throttle.Succeeded(remote);
         return null;
     }
 

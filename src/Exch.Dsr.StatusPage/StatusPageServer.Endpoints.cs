@@ -197,6 +197,11 @@ public sealed partial class StatusPageServer
             context.Response.Headers.WWWAuthenticate = "Basic realm=\"exch-dsr\", charset=\"UTF-8\"";
         }
 
+        if (refusal.RetryAfter is { } retryAfter)
+        {
+            context.Response.Headers.RetryAfter = ((int)retryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         await WriteAsync(context, refusal.Status, ControlResult.Failure(refusal.Reason)).ConfigureAwait(false);
         return null;
     }

@@ -112,6 +112,78 @@ public sealed class AdminTests
         Assert.That(_server.Logger.Entries.Any(e => e.Level == LogLevel.Warning && e.Message.Contains("127.0.0.1:", StringComparison.Ordinal)));
     }
 
+    [Test]
+    public async Task Change_AfterFiveWrongPasswords_IsRefusedEvenWithTheRightOneUntilTheMinuteIsOver()
+    {
+        for (var i = 0; i < WrongPasswordThrottle.MaxFailures; i++)
+        {
+            using var wrong = await _server.PostAsync("api/reload", TestServer.User, $"guess {i}");
+            Assert.That(wrong.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized), $"guess {i}");
+        }
+
+        using var response = await _server.PostAsync("api/reload", TestServer.User, TestServer.Password);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.TooManyRequests));
+        Assert.That(await Message(response), Does.StartWith("5 wrong passwords from 127.0.0.1 within 60 s: try again in "));
+        Assert.That(response.Headers.RetryAfter?.Delta?.TotalSeconds, Is.InRange(1, 60));
+        Assert.That(_server.Control.Calls, Is.Empty);
+        Assert.That(_server.Logger.Entries.Any(e => e.Level == LogLevel.Warning && e.Message.Contains("429", StringComparison.Ordinal)), Is.True);
+    }
+
+    [Test]
+    public void Throttle_CountsPerAddressWithinAWindowAndForgetsOnSuccess()
+    {
+        var time = new ManualTime();
+        var throttle = new WrongPasswordThrottle(time);
+        var guesser = IPAddress.Parse("192.0.2.7");
+        var admin = IPAddress.Parse("192.0.2.8");
+        for (var i = 0; i < WrongPasswordThrottle.MaxFailures - 1; i++)
+        {
+            throttle.Failed(guesser);
+        }
+
+        throttle.Failed(admin);
+        throttle.Succeeded(admin);
+        Assert.That((throttle.Blocked(guesser), throttle.Blocked(admin)), Is.EqualTo(((TimeSpan?)null, (TimeSpan?)null)), "four failures still may try");
+
+        time.Now += TimeSpan.FromSeconds(20);
+        throttle.Failed(guesser);
+        Assert.That(throttle.Blocked(guesser), Is.EqualTo(TimeSpan.FromSeconds(40)), "the fifth: blocked until a minute after the first");
+        Assert.That(throttle.Blocked(admin), Is.Null, "per address");
+
+        time.Now += TimeSpan.FromSeconds(40);
+        Assert.That(throttle.Blocked(guesser), Is.Null, "the minute is over");
+        throttle.Failed(guesser);
+        Assert.That(throttle.Blocked(guesser), Is.Null, "a new window starts at one failure");
+    }
+
+    [Test]
+    public void Throttle_TracksABoundedNumberOfAddresses()
+    {
+        var time = new ManualTime();
+        var throttle = new WrongPasswordThrottle(time);
+        var first = IPAddress.Parse("10.0.0.1");
+        for (var i = 0; i < WrongPasswordThrottle.MaxFailures; i++)
+        {
+            throttle.Failed(first);
+        }
+
+        time.Now += TimeSpan.FromSeconds(1);
+        for (var i = 0; i < WrongPasswordThrottle.MaxAddresses; i++)
+        {
+            throttle.Failed(new IPAddress(0x0B00_0000u + (uint)i));
+        }
+
+        Assert.That(throttle.Blocked(first), Is.Null, "the oldest entry made room for the newest");
+    }
+
+    private sealed class ManualTime : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = new(2026, 11, 24, 22, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
     [TestCase("Basic !!!notbase64")]
     [TestCase("Basic bm9jb2xvbg==")]
     [TestCase("Bearer abc")]

@@ -1,4 +1,3 @@
-using System.Net;
 using Exch.Dsr.Engine.Forwarding;
 using Exch.Dsr.Engine.Frames;
 using Exch.Dsr.Engine.Routing;
