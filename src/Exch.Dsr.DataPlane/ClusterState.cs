@@ -281,7 +281,7 @@ public sealed class ClusterState : IDisposable
     private (ControlResult Result, ConfigurationDiff Diff, HealthMonitor? Retired) ApplyOnThread(ExchDsrConfig next)
     {
         var running = _config;
-        var diff = ConfigurationDiff.Compare(running, next, _snapshots.IsWatched);
+        var diff = ConfigurationDiff.Compare(running, next);
         if (diff.RestartNeeded.Count > 0)
         {
             foreach (var reason in diff.RestartNeeded)
@@ -333,6 +333,14 @@ public sealed class ClusterState : IDisposable
             {
                 monitor.Start();
             }
+        }
+
+        // Before the snapshot is built: servers that keep name and address keep their MACs, a new auto server is
+        // asked for now instead of at the next refresh.
+        _neighbours.Watch(next.Servers);
+        if (next.Servers.Any(s => s.Mac is null && !running.Servers.Contains(s)))
+        {
+            _requestResolution();
         }
 
         Volatile.Write(ref _config, next);

@@ -25,12 +25,8 @@ public sealed record ConfigurationDiff(
         AddedServices.Count + RemovedServices.Count + ChangedServices.Count + AddedServers.Count + RemovedServers.Count + ChangedServers.Count > 0
         || HealthChecksChanged || Notes.Count > 0;
 
-    /// <summary>
-    /// Compares the running configuration with a newly loaded one. <paramref name="isWatched"/> says whether the
-    /// neighbour table resolves an <c>auto</c> server: the forwarding threads learn MACs only for the servers it was
-    /// built with, so a new <c>auto</c> server (or one whose address changed) needs a restart.
-    /// </summary>
-    public static ConfigurationDiff Compare(ExchDsrConfig running, ExchDsrConfig next, Func<RealServerConfig, bool> isWatched)
+    /// <summary>Compares the running configuration with a newly loaded one.</summary>
+    public static ConfigurationDiff Compare(ExchDsrConfig running, ExchDsrConfig next)
     {
         var restart = new List<string>();
         var (a, b) = (running.Appliance, next.Appliance);
@@ -68,11 +64,6 @@ public sealed record ConfigurationDiff(
         if (b.Backend == CaptureBackend.Pcap && a.Backend == CaptureBackend.Pcap && LiveDataPlane.PcapFilter(running) != LiveDataPlane.PcapFilter(next))
         {
             restart.Add("the pcap backend's capture filter would change (a VIP, port or protocol was added or removed), and it is compiled once at start");
-        }
-
-        foreach (var server in next.Servers.Where(s => s.Mac is null && !isWatched(s)))
-        {
-            restart.Add($"server '{server.Name}' ({server.Address}) has mac = \"auto\" and was not resolved at start (new, or its address changed); configure its mac, or restart");
         }
 
         var oldServers = running.Servers.ToDictionary(s => s.Name, StringComparer.Ordinal);

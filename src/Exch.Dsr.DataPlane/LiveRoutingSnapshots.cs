@@ -18,8 +18,8 @@ namespace Exch.Dsr.DataPlane;
 /// A server whose MAC is unknown is left out of the snapshot altogether: out of the server list, out of every
 /// service's members, and not used as a sorry server. The engine then treats it as removed (its flows and persistent
 /// clients are re-dispatched on their next packet). MACs are looked up by server name and address, so a reloaded
-/// configuration may reorder, add or remove servers; an <c>auto</c> server the neighbour table does not watch stays
-/// unresolved (reload refuses that case, see <see cref="ConfigurationDiff"/>). Control thread only.
+/// configuration may reorder, add or remove servers (the reload hands the neighbour table the new list first, so a new
+/// <c>auto</c> server is asked for at once). Control thread only.
 /// </remarks>
 public sealed class LiveRoutingSnapshots
 {
@@ -133,9 +133,6 @@ public sealed class LiveRoutingSnapshots
         int index = WatchedIndex(server);
         return index >= 0 ? _neighbours.MacOf(index) : null;
     }
-
-    /// <summary>Whether the neighbour table resolves this <c>auto</c> server (it was configured, with this address, at start).</summary>
-    public bool IsWatched(RealServerConfig server) => WatchedIndex(server) >= 0;
 
     private int WatchedIndex(RealServerConfig server)
     {

@@ -154,24 +154,51 @@ public sealed class ClusterStateTests
         using var lab = new Bench(Config());
         var config = Config();
         var version = lab.Cluster.Published!.Version;
-        var autoServer = TestConfigs.Server("CAS3", "192.0.2.13");
+        var cas3 = TestConfigs.Server("CAS3", "192.0.2.13", Cas3Mac);
         var next = config with
         {
             Appliance = config.Appliance with { Interface = "eth7", Threads = 4 },
-            Servers = [.. config.Servers, autoServer],
-            Services = [.. config.Services, Service("smtp", [25], autoServer)],
+            Servers = [.. config.Servers, cas3],
+            Services = [.. config.Services, Service("smtp", [25], cas3)],
         };
 
         var (result, diff) = await lab.Cluster.ApplyAsync(next);
 
         Assert.That(result.Ok, Is.False);
-        Assert.That(result.Message, Does.StartWith("the running configuration is kept: 3 changes need a restart"));
+        Assert.That(result.Message, Does.StartWith("the running configuration is kept: 2 changes need a restart"));
         Assert.That(result.Errors, Has.Some.EqualTo("interface changed from eth1 to eth7"));
         Assert.That(result.Errors, Has.Some.EqualTo("threads changed from 1 to 4"));
-        Assert.That(result.Errors, Has.Some.StartsWith("server 'CAS3' (192.0.2.13) has mac = \"auto\" and was not resolved at start"));
         Assert.That(lab.Cluster.Config, Is.SameAs(lab.Initial));
         Assert.That(lab.Cluster.Published!.Version, Is.EqualTo(version));
-        Assert.That(diff.RestartNeeded, Has.Count.EqualTo(3));
+        Assert.That(diff.RestartNeeded, Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public async Task A_reload_adds_an_auto_server_which_is_asked_for_at_once_and_takes_clients_when_it_answers()
+    {
+        using var lab = new Bench(Config());
+        var config = Config();
+        var cas3 = TestConfigs.Server("CAS3", "192.0.2.13");
+        var next = config with
+        {
+            Servers = [.. config.Servers, cas3],
+            Services = [.. config.Services, Service("smtp", [25], cas3)],
+        };
+        var requestsBefore = lab.ResolutionRequests;
+
+        var (result, diff) = await lab.Cluster.ApplyAsync(next);
+
+        Assert.That(result.Ok, Is.True, result.Message);
+        Assert.That(diff.AddedServers, Is.EqualTo(new[] { "CAS3" }));
+        Assert.That(lab.ResolutionRequests, Is.GreaterThan(requestsBefore), "asked for at once");
+        Assert.That(lab.Neighbours.ArpTargets.ToArray(), Does.Contain(IpAddress128.Parse("192.0.2.13")));
+        Assert.That(lab.Send("198.51.100.7", 40000, 25), Is.Null, "no MAC yet: smtp has no server");
+        Assert.That(lab.Send("198.51.100.7", 40001, 443), Is.Not.Null, "the other services forward on");
+
+        lab.Neighbours.Observe(IpAddress128.Parse("192.0.2.13"), MacAddress.Parse(Cas3Mac));
+
+        Assert.That(SpinWait.SpinUntil(() => lab.Cluster.Published!.Servers.Any(s => s.Name == "CAS3"), TimeSpan.FromSeconds(5)), Is.True, "in the snapshot once it answered");
+        Assert.That(lab.Send("198.51.100.8", 40000, 25), Is.EqualTo("CAS3"));
     }
 
     [Test]
@@ -264,15 +291,21 @@ public sealed class ClusterStateTests
     {
         private readonly ForwardingEngine _engine = new(TestAddresses.Appliance, new ForwardingEngineOptions { ConnectionCapacity = 4096 });
         private long _now = 1_000_000_000;
+        private int _resolutionRequests;
 
         public Bench(ExchDsrConfig config, IHealthProbe? probe = null)
         {
             Initial = config;
-            Cluster = new ClusterState(config, new NeighbourTable(config.Servers), [_engine], new DataPlaneOptions(), NullLoggerFactory.Instance, () => { }, probeFactory: probe is null ? null : _ => probe);
+            Neighbours = new NeighbourTable(config.Servers);
+            Cluster = new ClusterState(config, Neighbours, [_engine], new DataPlaneOptions(), NullLoggerFactory.Instance, () => Interlocked.Increment(ref _resolutionRequests), probeFactory: probe is null ? null : _ => probe);
             Cluster.Start();
         }
 
         public ClusterState Cluster { get; }
+
+        public NeighbourTable Neighbours { get; }
+
+        public int ResolutionRequests => Volatile.Read(ref _resolutionRequests);
 
         public ExchDsrConfig Initial { get; }
 

@@ -36,6 +36,26 @@ public sealed class NeighbourTableTests
     }
 
     [Test]
+    public void A_reload_keeps_learned_macs_of_unchanged_servers_and_watches_new_ones()
+    {
+        var table = new NeighbourTable([TestConfigs.Server("CAS1", "10.0.0.11"), TestConfigs.Server("CAS2", "10.0.0.12")]);
+        table.Observe(IpAddress128.Parse("10.0.0.11"), Cas1Mac);
+        table.Observe(IpAddress128.Parse("10.0.0.12"), MacAddress.Parse("02:00:00:00:00:12"));
+        table.AdoptObserved();
+
+        // CAS1 unchanged (now second in the list), CAS2 moved to a new address, CAS3 new.
+        table.Watch([TestConfigs.Server("CAS3", "10.0.0.13"), TestConfigs.Server("CAS1", "10.0.0.11"), TestConfigs.Server("CAS2", "10.0.0.22")]);
+
+        Assert.That(table.Servers.Select(s => s.Name), Is.EqualTo(new[] { "CAS3", "CAS1", "CAS2" }));
+        Assert.That((table.MacOf(0), table.MacOf(1), table.MacOf(2)), Is.EqualTo(((MacAddress?)null, (MacAddress?)Cas1Mac, (MacAddress?)null)), "only CAS1 keeps what was learned");
+        Assert.That(table.ArpTargets.ToArray(), Is.EquivalentTo(new[] { IpAddress128.Parse("10.0.0.13"), IpAddress128.Parse("10.0.0.11"), IpAddress128.Parse("10.0.0.22") }));
+        Assert.That(table.Observe(IpAddress128.Parse("10.0.0.12"), Cas1NewMac), Is.False, "CAS2's old address is no longer watched");
+        Assert.That(table.Observe(IpAddress128.Parse("10.0.0.13"), Cas1NewMac), Is.True);
+        Assert.That(table.AdoptObserved().Select(c => c.Server), Is.EqualTo(new[] { "CAS3" }), "CAS1's carried MAC is not reported again");
+        Assert.That(table.MacOf(0), Is.EqualTo(Cas1NewMac));
+    }
+
+    [Test]
     public void Strangers_broadcast_and_zero_macs_are_ignored()
     {
         var table = new NeighbourTable([TestConfigs.Server("CAS1", "10.0.0.11")]);

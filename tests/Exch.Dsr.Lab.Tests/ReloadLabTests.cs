@@ -2,7 +2,8 @@ namespace Exch.Dsr.Lab.Tests;
 
 /// <summary>
 /// SIGHUP to the real <c>exch-dsr run</c>: a bad file leaves forwarding as it was and logs every error with its
-/// position; a good one applies, and a client persisted in a service the reload did not change keeps its server.
+/// position; a good one applies, and a client persisted in a service the reload did not change keeps its server; a CAS
+/// added with <c>mac = "auto"</c> is resolved with ARP and takes new clients.
 /// Ring backend: with pcap, adding a service on a new port needs a restart (its kernel filter is fixed at open).
 /// </summary>
 [NonParallelizable]
@@ -85,6 +86,31 @@ public sealed class ReloadLabTests
         Assert.That(DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, DsrLab.ExtraClients[1])), Is.EqualTo(other), "a new client starts rr over, so without persistence ours would have moved");
         Assert.That(lab.ClientGet($"https://{DsrLab.Vip}/owa"), Does.Contain("Outlook"));
         Assert.That(lab.ClientGet($"http://{DsrLab.Vip}/owa"), Does.Contain("Outlook"), "the changed service forwards");
+    }
+
+    [Test]
+    public void A_cas_added_on_reload_with_an_auto_mac_is_resolved_with_arp_and_takes_new_clients()
+    {
+        using var lab = DsrLab.Create();
+        string full = lab.ConfigText("ring", fixedMacs: false, withSilentServer: false, httpsHealthCheck: false);
+        string cas2 = $"[[server]]\nname = \"CAS2\"\naddress = \"{DsrLab.Servers[1].Address}\"\nmac = \"auto\"\n";
+        string oneCas = full.Replace(cas2, string.Empty);
+        Assert.That(oneCas, Is.Not.EqualTo(full), "the edit found CAS2");
+
+        // Services name no members, so every service has every configured server: CAS1 alone, then both.
+        lab.StartForwarderWith(oneCas, fixedMacs: true);
+        Assert.That(DsrLab.ExtraClients.Take(3).Select(c => DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, c))), Is.All.EqualTo("CAS1"), Said(lab));
+
+        File.WriteAllText(lab.ConfigPath, full);
+        lab.Hangup();
+
+        Assert.That(Shell.WaitUntil(() => lab.Forwarder!.Output.Contains("Reloaded", StringComparison.Ordinal) || lab.Forwarder.Output.Contains("Reload refused", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), Is.True, Said(lab));
+        Assert.That(lab.Forwarder!.Output, Does.Contain("servers +CAS2"), Said(lab));
+        Assert.That(Shell.WaitUntil(() => lab.Forwarder.Output.Contains($"Server CAS2 ({DsrLab.Servers[1].Address}) is at", StringComparison.Ordinal), TimeSpan.FromSeconds(5)), Is.True, $"resolved after the reload{Said(lab)}");
+
+        var after = DsrLab.ExtraClients.Skip(3).Select(c => DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, c))).ToList();
+        Assert.That(after, Has.Some.EqualTo("CAS2").And.All.Not.Null, $"new clients reach the added CAS{Said(lab)}");
+        Assert.That(DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, DsrLab.ExtraClients[0])), Is.EqualTo("CAS1"), "a persisted client stays");
     }
 
     private static string Said(DsrLab lab) => $"\n--- exch-dsr said ---\n{lab.Forwarder?.Output}";
