@@ -82,6 +82,33 @@ public sealed class ReplaySessionTests
     }
 
     [Test]
+    public void FramesOfEverySizeLeaveInTheirOrderWithTheirTimestamps()
+    {
+        // Frames from 54 to 8,954 bytes, and one of 70,000 bytes (no Ethernet frame: read, counted, not forwarded).
+        var capture = new CaptureBuilder().At(0.0, Syn("192.0.2.1", 443));
+        int[] payloads = [0, 100, 1400, 8900];
+        for (var i = 1; i <= 80; i++)
+        {
+            capture.At(i * 0.001, TestFrames.Tcp("192.0.2.1", 50000, Vip, 443, TcpFlags.Ack, new byte[payloads[i % payloads.Length]]));
+            if (i == 40)
+            {
+                capture.At(0.0405, new byte[70_000]);
+            }
+        }
+
+        var (report, output, _) = Replay(capture);
+
+        var written = CaptureBuilder.Read(output);
+        var expected = capture.Frames.Where(f => f.Frame.Length < 70_000).ToList();
+        Assert.That((report.FramesRead, report.FramesForwarded), Is.EqualTo((82L, 81L)));
+        Assert.That(written.Select(w => w.Time), Is.EqualTo(expected.Select(f => f.Time)), "in order, with their timestamps");
+        for (var i = 0; i < written.Count; i++)
+        {
+            Assert.That(written[i].Frame.AsSpan(12).SequenceEqual(expected[i].Frame.AsSpan(12)), Is.True, $"frame {i}");
+        }
+    }
+
+    [Test]
     public void APersistedClientReachesOneServerOnEveryPortAndTheDecisionsSaySo()
     {
         var capture = new CaptureBuilder()
