@@ -95,9 +95,9 @@ public sealed class ClusterState : IDisposable
     public Task<Exception> Failed => _failed.Task;
 
     /// <summary>
-    /// The health of <paramref name="server"/> in <paramref name="service"/>: the monitor's view, or, while the
-    /// monitor restarted by a reload has not probed it yet, the state the previous monitor had for the same check.
-    /// Null when the service has no check. Any thread.
+    /// The health of <paramref name="server"/> in <paramref name="service"/> as the monitor sees it (after a reload
+    /// that restarted the monitor, an unchanged check starts from the state the previous monitor had). Null when the
+    /// service has no check. Any thread.
     /// </summary>
     public ServerHealth? HealthOf(string service, string server) => Volatile.Read(ref _health)?.Snapshot.Get(service, server);
 

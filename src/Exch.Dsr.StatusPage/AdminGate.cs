@@ -18,8 +18,9 @@ internal readonly record struct GateRefusal(int Status, string Reason, bool Log,
 /// Cross-site: a browser lets another site send a form or a "simple" request here without asking, but not one with a
 /// custom header, so <see cref="HeaderName"/> is required; <c>Sec-Fetch-Site</c> and <c>Origin</c>, when the browser
 /// sends them, must name this page. Identity: with a password, HTTP Basic (the browser's own login box, as HAProxy's
-/// stats page has), with guessing slowed by <see cref="WrongPasswordThrottle"/>; without one, a loopback client, and a <c>Host</c> that is a loopback name so a hostile site
-/// cannot rebind its DNS name to 127.0.0.1 and post from its own origin.
+/// stats page has), with guessing slowed by <see cref="WrongPasswordThrottle"/>; without one, a loopback client, and a
+/// <c>Host</c> that is a loopback name so a hostile site cannot rebind its DNS name to 127.0.0.1 and post from its own
+/// origin.
 /// </remarks>
 internal sealed class AdminGate
 {
@@ -35,12 +36,11 @@ internal sealed class AdminGate
 
     /// <param name="user">The admin user name.</param>
     /// <param name="password">The admin password; null allows changes from loopback clients without one.</param>
-    /// <param name="time">The clock of the wrong-password throttle (tests move it).</param>
-    public AdminGate(string user, string? password, TimeProvider? time = null)
+    public AdminGate(string user, string? password)
     {
         _userHash = Hash(user);
         _passwordHash = password is null ? null : Hash(password);
-        _throttle = new WrongPasswordThrottle(time ?? TimeProvider.System);
+        _throttle = new WrongPasswordThrottle(TimeProvider.System);
     }
 
     public bool NeedsPassword => _passwordHash is not null;
@@ -74,6 +74,7 @@ internal sealed class AdminGate
         }
 
         var remote = request.HttpContext.Connection.RemoteIpAddress ?? IPAddress.None;
+        remote = remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote;
         if (_throttle.Blocked(remote) is { } wait)
         {
             var seconds = (int)Math.Ceiling(wait.TotalSeconds);
