@@ -68,9 +68,13 @@ public static class ControlClient
         string? line;
         try
         {
+            // One write for the request and its newline: a peer that answers and closes as soon as it has read the
+            // JSON would otherwise turn the second write into a broken pipe instead of the answer it sent.
             byte[] json = ControlProtocol.Serialize(request);
-            await stream.WriteAsync(json, deadline.Token);
-            await stream.WriteAsync("\n"u8.ToArray(), deadline.Token);
+            byte[] message = new byte[json.Length + 1];
+            json.CopyTo(message, 0);
+            message[^1] = (byte)'\n';
+            await stream.WriteAsync(message, deadline.Token);
             using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024, leaveOpen: true);
             line = await ReadBoundedLineAsync(reader, deadline.Token);
         }

@@ -403,7 +403,15 @@ public sealed class ControlSocketServerTests
         var answering = Task.Run(async () =>
         {
             using var peer = await impostor.AcceptAsync();
-            await peer.ReceiveAsync(new byte[4096]);
+
+            // Reads the whole request line, as any line-based server would, before it answers and closes.
+            var buffer = new byte[4096];
+            var received = 0;
+            while (received == 0 || buffer[received - 1] != (byte)'\n')
+            {
+                received += await peer.ReceiveAsync(buffer.AsMemory(received));
+            }
+
             await peer.SendAsync("HTTP/1.0 400 Bad Request\r\n\r\n"u8.ToArray());
             peer.Shutdown(SocketShutdown.Both);
         });
