@@ -18,6 +18,9 @@ public interface IFrameSource
     CaptureFileError? Error { get; }
 
     bool TryReadNext(out CapturedFrame frame);
+
+    /// <summary>The next frame's bytes if they are at hand without reading (for a prefetch); changes nothing.</summary>
+    bool TryPeekNext(out ReadOnlySpan<byte> data);
 }
 
 /// <summary>A capture file as a frame source.</summary>
@@ -39,4 +42,6 @@ public sealed class CaptureFileSource(CaptureFileReader reader, long fileLength)
         Position = frame.FileOffset;
         return true;
     }
+
+    public bool TryPeekNext(out ReadOnlySpan<byte> data) => reader.TryPeekNext(out data);
 }

@@ -8,9 +8,9 @@ namespace Exch.Dsr.Engine.Tables;
  *   [0..8)   masked client address, high 64 bits
  *   [8..16)  masked client address, low 64 bits (IPv4 stored mapped, ::ffff:a.b.c.d)
  *   [16..24) expires-at, ns: the idle timer, restarted by every NEW connection of the client
- *   [24..28) server id; -1 marks a free entry
+ *   [24..28) server id; -1 marks an entry that was removed
  *   [28..32) live connections through the entry (maintained by the connection table)
- *   [32..36) next entry in the hash bucket, or in the free list; -1 ends
+ *   [32..36) next entry in the hash bucket, or in the list of removed entries; -1 ends
  *   [36..40) LRU link towards the most recently used end; -1 ends
  *   [40..44) LRU link towards the least recently used end; -1 ends
  *   [44..48) generation, bumped on every reuse, so a connection holding a stale index is recognised
@@ -45,7 +45,9 @@ public readonly record struct PersistenceEntryView(IpAddress128 Client, int Serv
 /// <summary>
 /// LVS persistence templates for one service (one persistence domain): masked client address → server id.
 /// Preallocated and bounded; nothing allocates after construction. Chained hashing with int links into one entry
-/// array, plus an exact LRU list ordered by the last new connection.
+/// array, plus an exact LRU list ordered by the last new connection. A new table is all zeros and nothing is
+/// initialised (buckets hold an entry index plus one; entries are handed out in order until the first is removed), so
+/// a table of a million entries costs memory only as clients arrive, and a replay or a start does not wait for it.
 /// <para>
 /// An entry expires when its idle timer has run out AND no connection runs through it (a connection counts until its
 /// own deadline even before the connection table has swept it). When the table is full, the
@@ -62,7 +64,10 @@ public sealed class PersistenceTable
     private readonly PersistenceEntry[] _entries;
     private readonly int[] _buckets;
     private readonly int _bucketMask;
-    private int _free;
+
+    // Entries from here on have never been used; below it, removed ones are chained from _free.
+    private int _neverUsed;
+    private int _free = -1;
     private int _mostRecent = -1;
     private int _leastRecent = -1;
 
@@ -75,16 +80,6 @@ public sealed class PersistenceTable
         _entries = new PersistenceEntry[capacity];
         _buckets = new int[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)capacity)];
         _bucketMask = _buckets.Length - 1;
-        Array.Fill(_buckets, -1);
-        for (var i = 0; i < capacity; i++)
-        {
-            _entries[i].ServerId = -1;
-            _entries[i].HashNext = i + 1 < capacity ? i + 1 : -1;
-            _entries[i].LruNewer = -1;
-            _entries[i].LruOlder = -1;
-        }
-
-        _free = 0;
         TimeoutNs = timeoutNs;
         EnsureServerCapacity(serverIdCapacity);
     }
@@ -122,7 +117,7 @@ public sealed class PersistenceTable
     /// <summary>The entry for <paramref name="client"/> (already masked), or -1; an expired entry is removed on the way.</summary>
     public int Find(in IpAddress128 client, long nowNs)
     {
-        var index = _buckets[Bucket(client)];
+        var index = _buckets[Bucket(client)] - 1;
         while (index >= 0)
         {
             ref var e = ref _entries[index];
@@ -147,15 +142,24 @@ public sealed class PersistenceTable
     /// <summary>Adds an entry (the caller found none) with a fresh timer; returns its index or -1 when refused.</summary>
     public int Add(in IpAddress128 client, int serverId, long nowNs)
     {
-        if (_free < 0 && !Reclaim(nowNs))
+        if (_free < 0 && _neverUsed == _entries.Length && !Reclaim(nowNs))
         {
             Rejections++;
             return -1;
         }
 
-        var index = _free;
+        int index;
+        if (_free >= 0)
+        {
+            index = _free;
+            _free = _entries[index].HashNext;
+        }
+        else
+        {
+            index = _neverUsed++;
+        }
+
         ref var e = ref _entries[index];
-        _free = e.HashNext;
         e.ClientHigh = client.High;
         e.ClientLow = client.Low;
         e.ExpiresAtNs = nowNs + TimeoutNs;
@@ -164,8 +168,8 @@ public sealed class PersistenceTable
         e.ConnectionsUntilNs = 0;
         e.Generation++;
         ref var bucket = ref _buckets[Bucket(client)];
-        e.HashNext = bucket;
-        bucket = index;
+        e.HashNext = bucket - 1;
+        bucket = index + 1;
         LinkMostRecent(index);
         Count++;
         if ((uint)serverId < (uint)_byServer.Length)
@@ -231,13 +235,22 @@ public sealed class PersistenceTable
             return;
         }
 
-        ref var link = ref _buckets[Bucket(new IpAddress128(e.ClientHigh, e.ClientLow))];
-        while (link != index)
+        ref var bucket = ref _buckets[Bucket(new IpAddress128(e.ClientHigh, e.ClientLow))];
+        if (bucket - 1 == index)
         {
-            link = ref _entries[link].HashNext;
+            bucket = e.HashNext + 1;
+        }
+        else
+        {
+            ref var link = ref _entries[bucket - 1].HashNext;
+            while (link != index)
+            {
+                link = ref _entries[link].HashNext;
+            }
+
+            link = e.HashNext;
         }
 
-        link = e.HashNext;
         Unlink(index);
         if ((uint)e.ServerId < (uint)_byServer.Length)
         {

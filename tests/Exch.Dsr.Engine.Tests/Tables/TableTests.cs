@@ -236,6 +236,127 @@ public sealed class TableTests
         Assert.That(fresh.Count, Is.Zero, "a whole interval later, the whole table");
     }
 
+    [TestCase(50, 1)]
+    [TestCase(64, 2)]
+    [TestCase(200, 3)]
+    public void ALapOfTheSweepFindsEveryExpiredEntryAfterARandomHistory(int capacity, int seed)
+    {
+        // Adds, removals (which shift clusters back) and partial sweeps at random, on a table small enough to be full
+        // of clusters; a capacity of 50 leaves the last bitmap word part-used. After every step a lap of the sweep must
+        // leave exactly the entries whose time has not come: an occupied slot the bitmap hid would stay behind.
+        var random = new Random(seed);
+        var connections = new ConnectionTable(capacity, new PersistenceTableSet());
+        connections.EnsureServerCapacity(1);
+        var live = new Dictionary<FlowKey, long>();
+        var now = Time.Second;
+        for (var step = 0; step < 4000; step++)
+        {
+            now += random.Next(1, 200) * (Time.Second / 1000);
+            var key = new FlowKey(Client(random.Next(capacity * 2)), Client(99), (ushort)random.Next(1, 4), 443, 6);
+            var action = random.Next(4);
+            var found = connections.Find(key, now);
+            if (action < 2 && found < 0 && connections.Count < capacity)
+            {
+                var expires = now + (random.Next(1, 40) * 100 * (Time.Second / 1000));
+                Assert.That(connections.Add(key, 0, 0, ConnectionState.Established, expires, -1, now), Is.GreaterThanOrEqualTo(0));
+                live[key] = expires;
+            }
+            else if (action == 2 && found >= 0)
+            {
+                connections.Remove(found, now);
+                live.Remove(key);
+            }
+            else if (action == 3)
+            {
+                connections.Sweep(now, random.Next(1, 70));
+            }
+
+            foreach (var expired in live.Where(e => e.Value <= now).Select(e => e.Key).ToList())
+            {
+                live.Remove(expired);
+            }
+
+            if (step % 10 == 0)
+            {
+                connections.Sweep(now, connections.SlotCount);
+                Assert.That(connections.Count, Is.EqualTo(live.Count), $"step {step}: entries left after a lap");
+                foreach (var key2 in live.Keys)
+                {
+                    Assert.That(connections.Find(key2, now), Is.GreaterThanOrEqualTo(0), $"step {step}: {key2} lost");
+                }
+            }
+        }
+    }
+
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(3)]
+    public void PersistenceTableAgreesWithADictionaryThroughAddsRemovalsAndReclaims(int seed)
+    {
+        // 24 entries over 32 buckets and 60 clients: long chains, removals from their heads, middles and tails, entries
+        // handed out fresh and then reused, and reclaims when full.
+        var random = new Random(seed);
+        var table = new PersistenceTable(24, Timeout, 4);
+        var model = new Dictionary<IpAddress128, (int Server, long Expires)>();
+        var now = Time.Second;
+        for (var step = 0; step < 20_000; step++)
+        {
+            // One nanosecond a step: nothing expires, and the model's least recently used is its oldest add.
+            now++;
+            var client = Client(random.Next(60));
+            var index = table.Find(client, now);
+            Assert.That(index >= 0, Is.EqualTo(model.ContainsKey(client)), $"step {step}: found");
+            if (index >= 0)
+            {
+                Assert.That(table.ServerIdAt(index), Is.EqualTo(model[client].Server), $"step {step}: server");
+                if (random.Next(3) == 0)
+                {
+                    table.Remove(index);
+                    model.Remove(client);
+                }
+            }
+            else
+            {
+                var server = random.Next(4);
+                var added = table.Add(client, server, now);
+                Assert.That(added, Is.GreaterThanOrEqualTo(0), $"step {step}: nothing has connections, so nothing is refused");
+                if (model.Count == table.Capacity)
+                {
+                    // Reclaimed the least recently used entry: drop the model's oldest.
+                    model.Remove(model.MinBy(e => e.Value.Expires).Key);
+                }
+
+                model[client] = (server, now + Timeout);
+            }
+
+            Assert.That(table.Count, Is.EqualTo(model.Count), $"step {step}: count");
+        }
+    }
+
+    [Test]
+    public void NewTablesTakeMemoryOnlyAsEntriesArrive()
+    {
+        // Empty is all zeros, so a million-entry table is only address space until clients arrive: nothing walks it
+        // at start. Collect first so the tables get fresh pages rather than ones a previous test left resident.
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        var before = CurrentResidentBytes();
+        var persistence = new PersistenceTableSet();
+        var connections = new ConnectionTable(1 << 20, persistence);
+        var templates = new PersistenceTable(1 << 20, Timeout);
+        var after = CurrentResidentBytes();
+        GC.KeepAlive(connections);
+        GC.KeepAlive(templates);
+
+        // 128 MiB of connection slots and 60 MB of templates; the occupancy bitmap (256 KiB) is all that may be touched.
+        Assert.That(after - before, Is.LessThan(16L << 20), $"resident memory grew by {(after - before) >> 20} MiB");
+    }
+
+    private static long CurrentResidentBytes()
+    {
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        return process.WorkingSet64;
+    }
+
     [Test]
     public void RemovalKeepsTheRestOfACollidingClusterFindable()
     {
