@@ -18,9 +18,6 @@ public interface IFrameSource
     CaptureFileError? Error { get; }
 
     bool TryReadNext(out CapturedFrame frame);
-
-    /// <summary>The next frame's bytes if they are at hand without reading (for a prefetch); changes nothing.</summary>
-    bool TryPeekNext(out ReadOnlySpan<byte> data);
 }
 
 /// <summary>A capture file as a frame source.</summary>
@@ -42,6 +39,4 @@ public sealed class CaptureFileSource(CaptureFileReader reader, long fileLength)
         Position = frame.FileOffset;
         return true;
     }
-
-    public bool TryPeekNext(out ReadOnlySpan<byte> data) => reader.TryPeekNext(out data);
 }

@@ -86,14 +86,6 @@ public sealed class ReplaySession
 
             framesRead++;
             last = now;
-
-            // The next frame's connection line starts loading while this one is decided (frames of a capture are
-            // already in the reader's buffer: a peek costs a parse, no copy).
-            if (source.TryPeekNext(out var next))
-            {
-                _engine.Prefetch(next);
-            }
-
             var verdict = _engine.Process(frame.Data, now, out var decision);
             if (verdict == ForwardVerdict.Forwarded)
             {

@@ -3,7 +3,10 @@
 # and persistence tables, scheduling, MAC rewrite) next to `tcprewrite` (which only rewrites the MACs) on the same
 # synthetic capture, in the same run. Prints frames per second for both and the ratio.
 #
-#   [RUNS=5] [TMPDIR=/tmp] tests/Exch.Dsr.Benchmarks/replay-vs-tcprewrite.sh [FRAMES]     (default 5,000,000)
+#   [RUNS=5] [TMPDIR=/tmp] [PUBLISHED=1] tests/Exch.Dsr.Benchmarks/replay-vs-tcprewrite.sh [FRAMES]     (default 5,000,000)
+#
+# PUBLISHED=1 times the appliance build instead of `dotnet exch-dsr.dll`: the self-contained single-file ReadyToRun
+# executable the README publishes to /opt/exch-dsr (published here into the temporary directory; a few minutes).
 #
 # Needs: the .NET SDK, tcprewrite (Debian: apt-get install -y tcpreplay). Writes ~3 x 116 B x FRAMES to a temporary
 # directory under ${TMPDIR:-/tmp} (about 1.8 GB for 5M frames), removed on exit.
@@ -19,16 +22,8 @@ cd "$repo"
 
 command -v tcprewrite >/dev/null || { echo "tcprewrite not found: apt-get install -y tcpreplay" >&2; exit 2; }
 
-echo "== build (Release)"
-dotnet build src/Exch.Dsr -c Release -nologo -v quiet
-dotnet build tests/Exch.Dsr.Benchmarks -c Release -nologo -v quiet
-exch_dsr=(dotnet src/Exch.Dsr/bin/Release/net10.0/exch-dsr.dll)
-bench=(dotnet tests/Exch.Dsr.Benchmarks/bin/Release/net10.0/Exch.Dsr.Benchmarks.dll)
-config=config/exch-dsr.toml
-"${exch_dsr[@]}" replay --help >/dev/null
-
 base=${TMPDIR:-/tmp}
-need_mb=$(( FRAMES * 116 * 3 / 1000000 + 100 ))
+need_mb=$(( FRAMES * 116 * 3 / 1000000 + 100 + ${PUBLISHED:-0} * 150 ))
 avail_mb=$(df -Pm "$base" | awk 'NR == 2 { print $4 }')
 df -h "$base"
 if (( avail_mb < need_mb )); then
@@ -38,6 +33,22 @@ fi
 
 work=$(mktemp -d "$base/exch-dsr-replay.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+
+echo "== build (Release)"
+dotnet build src/Exch.Dsr -c Release -nologo -v quiet
+dotnet build tests/Exch.Dsr.Benchmarks -c Release -nologo -v quiet
+if [[ "${PUBLISHED:-0}" == 1 ]]; then
+    dotnet publish src/Exch.Dsr -c Release -r linux-x64 --self-contained -p:PublishSingleFile=true \
+        -p:PublishReadyToRun=true -o "$work/published" -nologo -v quiet
+    exch_dsr=("$work/published/exch-dsr")
+    build="published: self-contained single file, ReadyToRun"
+else
+    exch_dsr=(dotnet src/Exch.Dsr/bin/Release/net10.0/exch-dsr.dll)
+    build="dotnet exch-dsr.dll (JIT)"
+fi
+bench=(dotnet tests/Exch.Dsr.Benchmarks/bin/Release/net10.0/Exch.Dsr.Benchmarks.dll)
+config=config/exch-dsr.toml
+"${exch_dsr[@]}" replay --help >/dev/null
 
 echo "== capture: $FRAMES frames"
 "${bench[@]}" --make-capture "$work/in.pcap" "$FRAMES"
@@ -96,7 +107,7 @@ tcprewrite_fps=$(echo "$FRAMES / $best_tcprewrite" | bc)
 ratio=$(echo "scale=2; $exch_fps / $tcprewrite_fps" | bc)
 echo
 echo "frames:              $FRAMES ($(( in_size / FRAMES )) bytes a frame in the file, record headers included)"
-echo "exch-dsr replay:     best ${best_exch} s  = ${exch_fps} frames/s"
+echo "exch-dsr replay:     best ${best_exch} s  = ${exch_fps} frames/s  ($build)"
 echo "  (exch-dsr's own count of its replay loop, warm-up run, without process start-up: $(grep -Eo '[0-9,]+ frames/s' "$work/exch.log" | head -1))"
 echo "tcprewrite:          best ${best_tcprewrite} s  = ${tcprewrite_fps} frames/s"
 echo "ratio (exch-dsr / tcprewrite): ${ratio}x"

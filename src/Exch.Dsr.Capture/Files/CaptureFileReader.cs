@@ -111,27 +111,6 @@ public sealed partial class CaptureFileReader : IDisposable
         return false;
     }
 
-    /// <summary>
-    /// The bytes of the frame after the one last read, when a pcap file's buffer already holds all of it: reads
-    /// nothing and moves nothing, so a replay can start loading the next frame's table line while it decides this
-    /// frame. False for pcapng, at a buffer boundary and at the end; the next <see cref="TryReadNext"/> reads as ever.
-    /// </summary>
-    public bool TryPeekNext(out ReadOnlySpan<byte> data)
-    {
-        if (Format == CaptureFileFormat.Pcap && Error is null && _length - _position >= PcapRecordHeaderLength)
-        {
-            uint captured = ReadUInt32(_buffer.AsSpan(_position + 8, 4));
-            if (captured <= (uint)(_length - _position - PcapRecordHeaderLength))
-            {
-                data = _buffer.AsSpan(_position + PcapRecordHeaderLength, (int)captured);
-                return true;
-            }
-        }
-
-        data = default;
-        return false;
-    }
-
     public void Dispose()
     {
         if (!_leaveOpen)

@@ -1,10 +1,13 @@
 namespace Exch.Dsr.Engine.Forwarding;
 
-/// <summary>Table capacities and per-call work budgets of one engine; everything is allocated at construction.</summary>
+/// <summary>
+/// Table capacities and per-call work budgets of one engine. Everything is allocated at construction; a table takes
+/// resident memory only as entries arrive (empty is all zeros), never more than its capacity.
+/// </summary>
 public sealed record ForwardingEngineOptions
 {
     /// <summary>
-    /// Live connections at most (at most 16,777,215): two 64-byte slots each, so 1M connections take 128 MiB.
+    /// Live connections at most (at most 16,777,215): two 64-byte slots each, so 1M connections take up to 128 MiB.
     /// </summary>
     public int ConnectionCapacity { get; init; } = 1 << 20;
 

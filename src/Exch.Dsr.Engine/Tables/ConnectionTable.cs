@@ -62,7 +62,8 @@ internal struct ConnectionEntry
 public readonly record struct ConnectionEntryView(FlowKey Key, int ServiceId, int ServerId, ConnectionState State, long ExpiresAtNs, bool Persistent);
 
 /// <summary>
-/// Every flow the engine forwards: 5-tuple → server, with LVS's per-state timeouts. Preallocated and bounded: twice
+/// Every flow the engine forwards: 5-tuple → server, with LVS's per-state timeouts. Sized at construction, bounded, and
+/// empty when all zeros (so memory is touched only where connections land): twice
 /// <see cref="Capacity"/> slots, open addressing with linear probing, so a lookup reads the entry in its home slot
 /// (and, at a load of at most one half, the next one about every third time) instead of a bucket and then a chain,
 /// and <see cref="Prefetch"/> can start that one read early. Removal shifts the rest of the cluster back (no

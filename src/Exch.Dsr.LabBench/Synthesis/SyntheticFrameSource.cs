@@ -46,11 +46,4 @@ public sealed class SyntheticFrameSource(
         frame = new CapturedFrame(_buffer.AsSpan(0, length), startUnixNanoseconds + segment.OffsetNanoseconds, length, _next, _next);
         return true;
     }
-
-    /// <summary>Frames are composed one at a time into one buffer, so there is never a next one at hand.</summary>
-    public bool TryPeekNext(out ReadOnlySpan<byte> data)
-    {
-        data = default;
-        return false;
-    }
 }

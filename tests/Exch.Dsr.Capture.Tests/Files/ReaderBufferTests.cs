@@ -42,52 +42,6 @@ public sealed class ReaderBufferTests
     }
 
     [Test]
-    public void A_peek_shows_the_next_frame_when_it_is_in_the_buffer_and_changes_nothing(
-        [Values(64, 1_000, CaptureFileReader.DefaultBufferSize)] int bufferSize)
-    {
-        var (pcap, _, expected, _) = MakeCaptures(2_000);
-        using var reader = CaptureFileReader.Open(new MemoryStream(pcap), bufferSize: bufferSize);
-
-        var read = new List<ReadAll.Frame>();
-        int peeked = 0;
-        byte[]? peekedBytes = null;
-        while (reader.TryReadNext(out CapturedFrame frame))
-        {
-            if (peekedBytes is not null)
-            {
-                Assert.That(frame.Data.ToArray(), Is.EqualTo(peekedBytes), $"frame {frame.FrameNumber} is the one peeked at");
-            }
-
-            read.Add(new ReadAll.Frame(frame.Data.ToArray(), frame.TimestampNs, frame.OriginalLength, frame.FrameNumber, frame.FileOffset));
-            peekedBytes = reader.TryPeekNext(out ReadOnlySpan<byte> next) ? next.ToArray() : null;
-            peeked += peekedBytes is null ? 0 : 1;
-        }
-
-        AssertSameFrames(read, expected);
-        Assert.That(reader.TryPeekNext(out _), Is.False, "nothing after the last frame");
-        if (bufferSize == CaptureFileReader.DefaultBufferSize)
-        {
-            // Only a frame that runs past the end of the buffer's contents is not at hand: about one per refill.
-            long refills = (pcap.Length / bufferSize) + 1;
-            Assert.That(peeked, Is.GreaterThanOrEqualTo(expected.Count - 1 - refills), "every next frame within the buffer is at hand");
-        }
-        else
-        {
-            Assert.That(peeked, Is.LessThan(expected.Count - 1), "some next frames are beyond a small buffer");
-        }
-    }
-
-    [Test]
-    public void A_pcapng_file_offers_no_peek()
-    {
-        var (_, ng, _, _) = MakeCaptures(10);
-        using var reader = CaptureFileReader.Open(new MemoryStream(ng));
-
-        Assert.That(reader.TryReadNext(out _), Is.True);
-        Assert.That(reader.TryPeekNext(out _), Is.False);
-    }
-
-    [Test]
     public void Short_reads_from_the_stream_are_stitched_together([Values] bool pcapNg)
     {
         var (pcap, ng, pcapFrames, ngFrames) = MakeCaptures(300);
