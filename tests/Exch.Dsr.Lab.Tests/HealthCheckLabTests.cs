@@ -90,7 +90,6 @@ public sealed class HealthCheckLabTests
     }
 
     [Test]
-    [Order(1)]
     public void Dsr_routes_are_installed_at_start_and_stale_ones_of_a_crashed_run_removed()
     {
         string rules = _lab.ApplianceRules();
@@ -109,7 +108,7 @@ public sealed class HealthCheckLabTests
     }
 
     [Test]
-    [Order(2)]
+    [DependsOnTest(nameof(Dsr_routes_are_installed_at_start_and_stale_ones_of_a_crashed_run_removed), AllowFailure = true)]
     public void Exec_check_runs_the_piranha_owa_script_with_host_and_port()
     {
         foreach (var (name, address) in DsrLab.Servers)
@@ -121,7 +120,7 @@ public sealed class HealthCheckLabTests
     }
 
     [Test]
-    [Order(3)]
+    [DependsOnTest(nameof(Exec_check_runs_the_piranha_owa_script_with_host_and_port), AllowFailure = true)]
     public void Nginx_stopped_takes_a_server_out_and_started_again_brings_it_back_after_rise_successes()
     {
         string? first = DsrLab.ServerIn(_lab.ClientGet($"https://{DsrLab.Vip}/owa"));
@@ -158,7 +157,7 @@ public sealed class HealthCheckLabTests
     }
 
     [Test]
-    [Order(4)]
+    [DependsOnTest(nameof(Nginx_stopped_takes_a_server_out_and_started_again_brings_it_back_after_rise_successes), AllowFailure = true)]
     public void A_page_without_utlook_is_taken_out_by_https_and_exec_checks_and_kept_by_tcp()
     {
         const int Index = 1;
@@ -195,7 +194,7 @@ public sealed class HealthCheckLabTests
     }
 
     [Test]
-    [Order(5)]
+    [DependsOnTest(nameof(A_page_without_utlook_is_taken_out_by_https_and_exec_checks_and_kept_by_tcp), AllowFailure = true)]
     public void A_server_whose_loopback_lost_the_vip_is_caught_by_the_dsr_probe_only()
     {
         const int Index = 0;
@@ -228,7 +227,7 @@ public sealed class HealthCheckLabTests
     }
 
     [Test]
-    [Order(6)]
+    [DependsOnTest(nameof(A_server_whose_loopback_lost_the_vip_is_caught_by_the_dsr_probe_only), AllowFailure = true)]
     public void Stopping_the_forwarder_removes_its_dsr_routes()
     {
         Assert.That(_lab.Forwarder!.Terminate(TimeSpan.FromSeconds(15)), Is.True, $"exch-dsr exits on SIGTERM{Said()}");
