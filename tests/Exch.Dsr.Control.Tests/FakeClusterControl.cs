@@ -2,7 +2,10 @@ using System.Collections.Concurrent;
 
 namespace Exch.Dsr.Control.Tests;
 
-/// <summary>An <see cref="IClusterControl"/> that answers from fixed tables and records every call it gets.</summary>
+/// <summary>
+/// An <see cref="IClusterControl"/> that answers from fixed tables and records every call it gets. Shared with the
+/// command-line tests of Exch.Dsr.Tests, which compile this file too.
+/// </summary>
 internal sealed class FakeClusterControl : IClusterControl
 {
     public static readonly DateTimeOffset Started = new(2026, 11, 24, 8, 0, 0, TimeSpan.Zero);
@@ -38,7 +41,7 @@ internal sealed class FakeClusterControl : IClusterControl
         ],
         new DataPlaneTotals(1010, 3, 7, 20, 0, 0, 16));
 
-    public IReadOnlyList<ConnectionRow> Connections { get; } =
+    public IReadOnlyList<ConnectionRow> Connections { get; set; } =
     [
         new("tcp", "ESTABLISHED", TimeSpan.FromSeconds(899), "10.0.0.5:51234", "10.0.0.100:135", "CAS1", "outlook-rpc"),
         new("tcp", "FIN_WAIT", TimeSpan.FromSeconds(61), "10.0.0.6:40000", "10.0.0.100:7575", "CAS2", "outlook-rpc"),
@@ -75,7 +78,7 @@ internal sealed class FakeClusterControl : IClusterControl
         await EnterAsync($"{action} {server} {service ?? "*"}", cancellationToken);
         return server == "CAS9"
             ? ControlResult.Failure("no server 'CAS9'; servers are CAS1, CAS2")
-            : ControlResult.Success($"{server} {action.ToString().ToLowerInvariant()}d in {service ?? "every service"}");
+            : ControlResult.Success($"{server} {action.ToString().ToLowerInvariant().TrimEnd('e')}ed in {service ?? "every service"}");
     }
 
     public async Task<ControlResult> SetWeightAsync(string server, int weight, string? service, CancellationToken cancellationToken)

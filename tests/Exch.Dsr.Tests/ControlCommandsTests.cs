@@ -1,6 +1,6 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Exch.Dsr.Control;
+using Exch.Dsr.Control.Tests;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Exch.Dsr.Tests;
@@ -14,7 +14,7 @@ public sealed class ControlCommandsTests
 {
     private string _directory = null!;
     private string _socket = null!;
-    private RecordingCluster _cluster = null!;
+    private FakeClusterControl _cluster = null!;
     private ControlSocketServer _server = null!;
 
     [SetUp]
@@ -22,7 +22,7 @@ public sealed class ControlCommandsTests
     {
         _directory = Path.Combine(Path.GetTempPath(), "exch-dsr-control-cli-" + Guid.NewGuid().ToString("N"));
         _socket = Path.Combine(_directory, "control.sock");
-        _cluster = new RecordingCluster();
+        _cluster = new FakeClusterControl();
         _server = new ControlSocketServer(new ControlSocketOptions { Path = _socket }, _cluster, NullLogger<ControlSocketServer>.Instance);
         await _server.StartAsync(CancellationToken.None);
     }
@@ -78,6 +78,7 @@ public sealed class ControlCommandsTests
     [Test]
     public async Task Conns_PassesTheFilters_AndPrintsAnIpvsadmLncTable()
     {
+        _cluster.Connections = [_cluster.Connections[0]];
         var run = await ExchDsrProcess.RunAsync("conns", "--socket", _socket, "--service", "outlook-rpc", "--server", "CAS1", "--client", "10.0.0.0/24");
 
         Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
@@ -107,7 +108,7 @@ public sealed class ControlCommandsTests
     [TestCase(new[] { "disable", "CAS2" }, "Disable CAS2 *", "CAS2 disabled in every service")]
     [TestCase(new[] { "enable", "CAS1" }, "Enable CAS1 *", "CAS1 enabled in every service")]
     [TestCase(new[] { "weight", "CAS2", "3", "--service", "smtp" }, "Weight CAS2 3 smtp", "CAS2 weight 3 in smtp")]
-    [TestCase(new[] { "reload" }, "reload", "configuration reloaded")]
+    [TestCase(new[] { "reload" }, "reload", "configuration reloaded: 4 services, 2 servers")]
     public async Task Changes_ReachTheService_AndPrintItsAnswer(string[] arguments, string call, string printed)
     {
         var run = await ExchDsrProcess.RunAsync([.. arguments, "--socket", _socket]);
@@ -252,75 +253,5 @@ public sealed class ControlCommandsTests
 
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.StandardError, Does.Contain("give either --socket or --config, not both"));
-    }
-
-    /// <summary>Answers from fixed tables and records every call.</summary>
-    private sealed class RecordingCluster : IClusterControl
-    {
-        public ConcurrentQueue<string> Calls { get; } = new();
-
-        public TableFilter? LastFilter { get; private set; }
-
-        public ControlResult ReloadResult { get; set; } = ControlResult.Success("configuration reloaded");
-
-        public ClusterStatus Status { get; } = new(
-            "eth1",
-            "ring",
-            "/etc/exch-dsr/exch-dsr.toml",
-            new DateTimeOffset(2026, 11, 24, 8, 5, 0, TimeSpan.Zero),
-            new DateTimeOffset(2026, 11, 24, 8, 0, 0, TimeSpan.Zero),
-            [
-                new ServiceStatus("outlook-rpc", "tcp", "10.0.0.100", "135,7575,7576", "wlc", TimeSpan.FromSeconds(300), 2,
-                [
-                    new MemberStatus("CAS1", "10.0.0.11", "02:00:00:00:00:11", "up", "up", "tcp connect ok", 1, 12, 3, 1, 1000, 150_000, 1250, 2_400_000),
-                    new MemberStatus("CAS2", "10.0.0.12", null, "drained", "down", "tcp: connection refused (3 of 3)", 0, 0, 1, 1, 10, 600, 0, 0),
-                ]),
-                new ServiceStatus("smtp", "tcp", "10.0.0.100", "25", "lc", null, 0,
-                [
-                    new MemberStatus("CAS1", "10.0.0.11", "02:00:00:00:00:11", "up", null, null, 1, 0, 0, 0, 0, 0, 0, 0),
-                ]),
-            ],
-            new DataPlaneTotals(1010, 3, 7, 20, 0, 0, 16));
-
-        public IReadOnlyList<PersistenceRow> Persistence { get; } =
-        [
-            new("outlook-rpc", "10.0.0.5", "CAS1", TimeSpan.FromSeconds(300), 1),
-            new("outlook-rpc", "10.0.0.6", "CAS2", TimeSpan.FromHours(4), 0),
-        ];
-
-        public Task<ClusterStatus> ReadStatusAsync(CancellationToken cancellationToken) => Task.FromResult(Status);
-
-        public Task<IReadOnlyList<ConnectionRow>> ListConnectionsAsync(TableFilter filter, CancellationToken cancellationToken)
-        {
-            LastFilter = filter;
-            return Task.FromResult<IReadOnlyList<ConnectionRow>>(
-                [new("tcp", "ESTABLISHED", TimeSpan.FromSeconds(899), "10.0.0.5:51234", "10.0.0.100:135", "CAS1", "outlook-rpc")]);
-        }
-
-        public Task<IReadOnlyList<PersistenceRow>> ListPersistenceAsync(TableFilter filter, CancellationToken cancellationToken)
-        {
-            LastFilter = filter;
-            return Task.FromResult(Persistence);
-        }
-
-        public Task<ControlResult> SetAdminStateAsync(string server, AdminAction action, string? service, CancellationToken cancellationToken)
-        {
-            Calls.Enqueue($"{action} {server} {service ?? "*"}");
-            return Task.FromResult(server == "CAS9"
-                ? ControlResult.Failure("no server 'CAS9'; servers are CAS1, CAS2")
-                : ControlResult.Success($"{server} {action.ToString().ToLowerInvariant().TrimEnd('e')}ed in {service ?? "every service"}"));
-        }
-
-        public Task<ControlResult> SetWeightAsync(string server, int weight, string? service, CancellationToken cancellationToken)
-        {
-            Calls.Enqueue($"Weight {server} {weight} {service ?? "*"}");
-            return Task.FromResult(ControlResult.Success($"{server} weight {weight} in {service ?? "every service"}"));
-        }
-
-        public Task<ControlResult> ReloadAsync(CancellationToken cancellationToken)
-        {
-            Calls.Enqueue("reload");
-            return Task.FromResult(ReloadResult);
-        }
     }
 }
