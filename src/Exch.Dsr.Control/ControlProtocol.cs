@@ -36,6 +36,18 @@ public static class ControlProtocol
     /// <summary>Every command, in the order the help lists them.</summary>
     public static readonly IReadOnlyList<string> Commands = [Status, Conns, Persist, Drain, Disable, Enable, Weight, Reload];
 
+    /// <summary>
+    /// The administrative state a command (or a status-page action) names: drain, disable or enable, in any case;
+    /// null for any other word.
+    /// </summary>
+    public static AdminAction? AdminActionNamed(string command) => command.ToLowerInvariant() switch
+    {
+        Drain => AdminAction.Drain,
+        Disable => AdminAction.Disable,
+        Enable => AdminAction.Enable,
+        _ => null,
+    };
+
     /// <summary>One line of JSON, without the newline.</summary>
     public static byte[] Serialize(ControlRequest request) => JsonSerializer.SerializeToUtf8Bytes(request, ControlJsonContext.Default.ControlRequest);
 

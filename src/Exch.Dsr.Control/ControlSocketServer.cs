@@ -409,12 +409,7 @@ public sealed partial class ControlSocketServer : IHostedService, IAsyncDisposab
                     return ControlResponse.Refused($"{request.Command} needs a server, e.g. {{\"command\":\"{request.Command}\",\"server\":\"CAS1\"}}");
                 }
 
-                var action = request.Command switch
-                {
-                    ControlProtocol.Drain => AdminAction.Drain,
-                    ControlProtocol.Disable => AdminAction.Disable,
-                    _ => AdminAction.Enable,
-                };
+                var action = ControlProtocol.AdminActionNamed(request.Command)!.Value;
                 return Changed(request, peer, await _control.SetAdminStateAsync(request.Server, action, request.Service, cancellationToken));
 
             case ControlProtocol.Weight:

@@ -109,14 +109,8 @@ public sealed partial class StatusPageServer
 
         var name = context.GetRouteValue("name") as string ?? "";
         var verb = context.GetRouteValue("action") as string ?? "";
-        AdminAction? action = verb.ToLowerInvariant() switch
-        {
-            "drain" => AdminAction.Drain,
-            "disable" => AdminAction.Disable,
-            "enable" => AdminAction.Enable,
-            _ => null,
-        };
-        var isWeight = string.Equals(verb, "weight", StringComparison.OrdinalIgnoreCase);
+        var action = ControlProtocol.AdminActionNamed(verb);
+        var isWeight = string.Equals(verb, ControlProtocol.Weight, StringComparison.OrdinalIgnoreCase);
         if (action is null && !isWeight)
         {
             await WriteAsync(context, StatusCodes.Status404NotFound,
