@@ -140,10 +140,10 @@ public sealed class ClusterControl : IClusterControl, IAsyncDisposable
 
             services.Add(new ServiceStatus(
                 service.Name,
-                service.Protocol.ToString().ToLowerInvariant(),
+                service.Protocol.ToConfigName(),
                 service.Vip.ToString(),
                 string.Join(',', service.Ports),
-                SchedulerName(service.Scheduler),
+                service.Scheduler.ToConfigName(),
                 service.Persistence?.Timeout,
                 route is null ? 0 : reads.Sum(r => r.Persistence(route.Id)),
                 members));
@@ -152,7 +152,7 @@ public sealed class ClusterControl : IClusterControl, IAsyncDisposable
         var totals = _totals();
         return new ClusterStatus(
             config.Appliance.Interface,
-            config.Appliance.Backend.ToString().ToLowerInvariant(),
+            config.Appliance.Backend.ToConfigName(),
             ConfigFile,
             _cluster.ConfigLoadedAt,
             StartedAt,
@@ -278,16 +278,6 @@ public sealed class ClusterControl : IClusterControl, IAsyncDisposable
         ConnectionState.SynAck => "SYNACK",
         ConnectionState.Udp => "UDP",
         _ => "NONE",
-    };
-
-    private static string SchedulerName(SchedulerKind kind) => kind switch
-    {
-        SchedulerKind.RoundRobin => "rr",
-        SchedulerKind.WeightedRoundRobin => "wrr",
-        SchedulerKind.LeastConnection => "lc",
-        SchedulerKind.WeightedLeastConnection => "wlc",
-        SchedulerKind.SourceHash => "sh",
-        _ => "mh",
     };
 
     /// <summary>The newest sample at least <see cref="RateWindow"/> old, else the oldest one.</summary>
