@@ -100,37 +100,40 @@ internal sealed class InMemoryFrameRing
     }
 
     /// <summary>
-    /// The same frames the way a receive loop over a ring batch runs them: for each <paramref name="batch"/> frames,
-    /// first <see cref="ForwardingEngine.Prefetch"/> every one, then <see cref="ForwardingEngine.Process"/> every one
-    /// (one clock reading per batch, as a receive loop takes it). A batch ends early at the end of the ring, as a
-    /// receive batch ends at the end of a ring's blocks.
+    /// The same frames the way the forwarding thread runs a receive: <paramref name="batch"/> frames at a time through
+    /// <see cref="ForwardingEngine.ProcessBatch"/> (one clock reading per batch), then each put back. A batch ends
+    /// early at the end of the ring, as a receive batch ends at the end of a ring's blocks.
     /// </summary>
     public int ProcessBatches(ForwardingEngine engine, int count, int batch, long intervalNs, ref long nowNs, ref int cursor)
     {
         var now = nowNs;
         var at = cursor;
         var forwarded = 0;
+        Span<ForwardVerdict> verdicts = stackalloc ForwardVerdict[batch];
         for (var done = 0; done < count;)
         {
-            var frames = Math.Min(Math.Min(batch, count - done), Count - at);
-            for (var i = 0; i < frames; i++)
+            var frames = new RingBatch(this, at, Math.Min(Math.Min(batch, count - done), Count - at));
+            now += intervalNs * frames.Count;
+            engine.ProcessBatch(ref frames, now, verdicts);
+            for (var i = 0; i < frames.Count; i++)
             {
-                engine.Prefetch(Frame(at + i));
-            }
-
-            now += intervalNs * frames;
-            for (var i = 0; i < frames; i++)
-            {
-                forwarded += engine.Process(Frame(at + i), now) == ForwardVerdict.Forwarded ? 1 : 0;
+                forwarded += verdicts[i] == ForwardVerdict.Forwarded ? 1 : 0;
                 Restore(at + i);
             }
 
-            done += frames;
-            at = at + frames == Count ? 0 : at + frames;
+            done += frames.Count;
+            at = at + frames.Count == Count ? 0 : at + frames.Count;
         }
 
         nowNs = now;
         cursor = at;
         return forwarded;
+    }
+
+    private readonly struct RingBatch(InMemoryFrameRing ring, int first, int count) : IFrameBatch
+    {
+        public int Count => count;
+
+        public Span<byte> this[int index] => ring.Frame(first + index);
     }
 }

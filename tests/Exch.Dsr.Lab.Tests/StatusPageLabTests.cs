@@ -22,6 +22,9 @@ public sealed class StatusPageLabTests
             .Replace("http = \"off\"", "http = \"127.0.0.1:8405\"", StringComparison.Ordinal);
         Assert.That(config, Does.Contain(Page[7..]), "the lab's configuration turned the page on");
         lab.StartForwarderWith(config, fixedMacs: true);
+
+        // The page starts after the forwarding threads: ready once it says where it listens.
+        Assert.That(Shell.WaitUntil(() => lab.Forwarder!.Output.Contains("status page listening", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), Is.True, lab.Forwarder!.Output);
         string said = $"\n--- exch-dsr said ---\n{lab.Forwarder!.Output}";
 
         var html = DsrLab.Exec(lab.ApplianceNs, "curl", "-s", "--max-time", "5", $"{Page}/");

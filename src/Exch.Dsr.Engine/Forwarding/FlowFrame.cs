@@ -7,7 +7,7 @@ namespace Exch.Dsr.Engine.Forwarding;
 /// <summary>
 /// The shape nearly every frame of a client's flow has: Ethernet II with at most one 802.1Q tag, then IPv4 without
 /// options and not fragmented, or IPv6 without extension headers, then TCP or UDP. Read with a few fixed loads
-/// instead of the views' general walk, so the known-flow path and <see cref="ForwardingEngine.Prefetch"/> start
+/// instead of the views' general walk, so the known-flow path and <see cref="ForwardingEngine.ProcessBatch"/> start
 /// their table lookup sooner. It says yes only to frames the views would read the same way; anything else (options,
 /// fragments, tag stacks, extension headers, and everything the views would call malformed) says no and takes the
 /// general path.

@@ -11,8 +11,8 @@ namespace Exch.Dsr.Engine.Forwarding;
 /// The DSR forwarding decision for one frame at a time: classify, find or schedule the real server, rewrite the
 /// Ethernet destination (server) and source (us) in place. The IP packet is not touched.
 /// <para>
-/// Threading: one engine per forwarding thread; <c>Process</c> and the status methods belong to that thread.
-/// <see cref="Publish"/> may be called from any thread: it stores one reference, which the next
+/// Threading: one engine per forwarding thread; <c>Process</c>, <c>ProcessBatch</c> and the status methods belong to
+/// that thread. <see cref="Publish"/> may be called from any thread: it stores one reference, which the next
 /// <c>Process</c> picks up. Adopting a new snapshot (growing counters, creating persistence tables) happens on
 /// the forwarding thread at that point, so no table is ever shared or locked.
 /// </para>
@@ -25,6 +25,9 @@ namespace Exch.Dsr.Engine.Forwarding;
 [SkipLocalsInit]
 public sealed class ForwardingEngine
 {
+    /// <summary>Frames <see cref="ProcessBatch"/> reads ahead: enough misses in flight to cover a memory latency.</summary>
+    public const int BatchChunk = 32;
+
     // Keeps the sweep's credit (interval × slots, in slot-nanoseconds) within a long at the largest table.
     private const long MaxSweepIntervalNs = 60L * 1_000_000_000;
 
@@ -45,8 +48,12 @@ public sealed class ForwardingEngine
 
     // False while the appliance's own MAC is also a real server's: then every frame must meet the loop guard.
     private bool _knownFlowPathOpen;
+
+    // What ProcessBatch read of each frame of a chunk before deciding any of them.
+    private readonly BatchFlow[] _batchFlows = new BatchFlow[BatchChunk];
     private readonly long _sweepIntervalNs;
     private int _persistenceSweepService;
+    private long _sweptAtNs = long.MinValue;
     private SweepPacer _persistencePacer;
 
     public ForwardingEngine(MacAddress applianceMac, ForwardingEngineOptions? options = null)
@@ -113,17 +120,51 @@ public sealed class ForwardingEngine
     }
 
     /// <summary>
-    /// Starts loading the connection-table line that <see cref="Process(Span{byte}, long)"/> will look up for
-    /// <paramref name="frame"/>, without waiting for it. Call it for every frame of a received batch (up to a few
-    /// dozen), then <c>Process</c> each in order: with a million connections that line is a cache miss, and this way
-    /// the misses of the whole batch overlap instead of following one another. Changes no state and counts nothing;
-    /// only frames of the common shape (<see cref="FlowFrame"/>) are prefetched, the rest are left to <c>Process</c>.
+    /// <see cref="Process(Span{byte}, long)"/> for every frame of <paramref name="frames"/> in order, all at
+    /// <paramref name="nowNs"/>, with the same verdicts, rewrites and state as those calls; verdict i goes to
+    /// <paramref name="verdicts"/>[i]. A receive loop calls this: it reads each frame's flow once, in chunks of
+    /// <see cref="BatchChunk"/>, and starts loading all of a chunk's connection-table lines before deciding any of its
+    /// frames, so that with a million connections their cache misses overlap instead of following one another.
     /// </summary>
-    public void Prefetch(ReadOnlySpan<byte> frame)
+    public void ProcessBatch<TFrames>(ref TFrames frames, long nowNs, Span<ForwardVerdict> verdicts)
+        where TFrames : struct, IFrameBatch
     {
-        if (FlowFrame.TryRead(frame, out var key, out _))
+        var count = frames.Count;
+        ArgumentOutOfRangeException.ThrowIfLessThan(verdicts.Length, count, nameof(verdicts));
+        var flows = _batchFlows;
+        for (var start = 0; start < count; start += BatchChunk)
         {
-            _connections.Prefetch(key);
+            var end = Math.Min(start + BatchChunk, count);
+            var snapshot = Enter(nowNs);
+            if (snapshot is null)
+            {
+                for (var i = start; i < end; i++)
+                {
+                    verdicts[i] = Count(ForwardVerdict.NotOurs);
+                }
+
+                continue;
+            }
+
+            for (var i = start; i < end; i++)
+            {
+                ref var flow = ref flows[i - start];
+                flow.IsFlow = FlowFrame.TryRead(frames[i], out flow.Key, out flow.Flags);
+                if (flow.IsFlow)
+                {
+                    flow.Home = _connections.Home(flow.Key);
+                    _connections.PrefetchSlot(flow.Home);
+                }
+            }
+
+            for (var i = start; i < end; i++)
+            {
+                var frame = frames[i];
+                ref readonly var flow = ref flows[i - start];
+                verdicts[i] = flow.IsFlow && TryForwardKnownFlow(snapshot, frame, flow.Key, flow.Flags, flow.Home, nowNs, out _, out _)
+                    ? Count(ForwardVerdict.Forwarded)
+                    : Classified(Classify(snapshot, frame, nowNs, out var decision), in decision);
+            }
         }
     }
 
@@ -136,8 +177,11 @@ public sealed class ForwardingEngine
             Adopt(snapshot!);
         }
 
-        if (snapshot is not null)
+        // The sweeps are paced by packet time, so at a clock reading they already ran for nothing more is due; running
+        // them once per reading also keeps the state the same however the frames of that reading are batched.
+        if (snapshot is not null && nowNs != _sweptAtNs)
         {
+            _sweptAtNs = nowNs;
             _connections.SweepDue(nowNs, _sweepIntervalNs, _options.ConnectionSweepBudget);
             SweepPersistence(snapshot, nowNs);
         }
@@ -165,12 +209,25 @@ public sealed class ForwardingEngine
     /// </summary>
     private bool TryForwardKnownFlow(RoutingSnapshot snapshot, Span<byte> frame, long nowNs, out FlowKey key, out int serviceId, out int serverId)
     {
+        if (!FlowFrame.TryRead(frame, out key, out var flags))
+        {
+            serviceId = -1;
+            serverId = -1;
+            return false;
+        }
+
+        return TryForwardKnownFlow(snapshot, frame, key, flags, _connections.Home(key), nowNs, out serviceId, out serverId);
+    }
+
+    /// <summary>The known-flow path for a frame already read as <paramref name="key"/>, whose slot search starts at <paramref name="home"/>.</summary>
+    private bool TryForwardKnownFlow(RoutingSnapshot snapshot, Span<byte> frame, in FlowKey key, TcpFlags flags, int home, long nowNs, out int serviceId, out int serverId)
+    {
         serviceId = -1;
         serverId = -1;
 
         // A SYN is nearly always a new flow: it goes straight to the general path, whose connection and persistence
         // lookups then miss the cache together instead of one after the other (~200 ns a new client at 1M).
-        if (!FlowFrame.TryRead(frame, out key, out var flags) || !_knownFlowPathOpen || (flags & TcpFlags.Syn) != 0)
+        if (!_knownFlowPathOpen || (flags & TcpFlags.Syn) != 0)
         {
             return false;
         }
@@ -184,7 +241,7 @@ public sealed class ForwardingEngine
             return false;
         }
 
-        ref var connection = ref _connections.FindLive(key, nowNs);
+        ref var connection = ref _connections.FindLive(key, home, nowNs);
         if (Unsafe.IsNullRef(ref connection))
         {
             return false;
@@ -847,6 +904,15 @@ public sealed class ForwardingEngine
             table?.Sweep(nowNs, due);
             _persistenceSweepService = _persistenceSweepService + 1 >= snapshot.ServiceIdCapacity ? 0 : _persistenceSweepService + 1;
         }
+    }
+
+    /// <summary>A frame of a batch as the first pass read it: its flow (if it has the common shape) and home slot.</summary>
+    private struct BatchFlow
+    {
+        public FlowKey Key;
+        public int Home;
+        public TcpFlags Flags;
+        public bool IsFlow;
     }
 
     /// <summary>The fields of one frame the decision needs, gathered from the views.</summary>

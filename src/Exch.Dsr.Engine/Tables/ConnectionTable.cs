@@ -66,7 +66,7 @@ public readonly record struct ConnectionEntryView(FlowKey Key, int ServiceId, in
 /// empty when all zeros (so memory is touched only where connections land): twice
 /// <see cref="Capacity"/> slots, open addressing with linear probing, so a lookup reads the entry in its home slot
 /// (and, at a load of at most one half, the next one about every third time) instead of a bucket and then a chain,
-/// and <see cref="Prefetch"/> can start that one read early. Removal shifts the rest of the cluster back (no
+/// and <see cref="PrefetchSlot"/> can start that one read early. Removal shifts the rest of the cluster back (no
 /// tombstones), so an index is valid only until the next add or remove. Expiry is incremental: lazily on lookup,
 /// plus <see cref="SweepDue"/> over the slots that came due by packet time. It keeps the per-server active
 /// (ESTABLISHED) and inactive (other states) counts that lc/wlc read, and the connection counts of the persistence
@@ -174,12 +174,12 @@ public sealed class ConnectionTable
     }
 
     /// <summary>
-    /// Starts loading the home slot of <paramref name="key"/> into the cache without waiting for it, so that the
-    /// misses of a batch of frames overlap instead of following one another.
+    /// Starts loading slot <paramref name="slot"/> (a key's <see cref="Home"/>) into the cache without waiting for it,
+    /// so that the misses of a batch of frames overlap instead of following one another.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Prefetch(in FlowKey key)
-        => CacheLine.Prefetch(ref _slots[Home(key)]);
+    public void PrefetchSlot(int slot)
+        => CacheLine.Prefetch(ref _slots[slot]);
 
     /// <summary>The live entry for <paramref name="key"/>, or -1; an expired entry is removed on the way.</summary>
     public int Find(in FlowKey key, long nowNs)
@@ -196,10 +196,12 @@ public sealed class ConnectionTable
     }
 
     /// <summary>The slot holding <paramref name="key"/>, live or expired, or -1.</summary>
-    private int Locate(in FlowKey key)
+    private int Locate(in FlowKey key) => Locate(key, Home(key));
+
+    private int Locate(in FlowKey key, int home)
     {
         var slots = _slots;
-        var slot = Home(key);
+        var slot = home;
         while (true)
         {
             ref readonly var e = ref slots[slot];
@@ -301,14 +303,14 @@ public sealed class ConnectionTable
         => Update(ref _slots[index], state, expiresAtNs, nowNs);
 
     /// <summary>
-    /// The live entry for <paramref name="key"/> by reference, or a null reference, changing nothing: an expired
-    /// entry is left for <see cref="Find"/>, so a caller that looks and then leaves the frame to another path has
-    /// had no effect. The known-flow path reads and updates the entry in place instead of indexing the slots once per
-    /// field. Valid until the next add or remove.
+    /// The live entry for <paramref name="key"/> (whose <see cref="Home"/> the caller computed once, for its prefetch
+    /// too) by reference, or a null reference, changing nothing: an expired entry is left for <see cref="Find"/>, so
+    /// a caller that looks and then leaves the frame to another path has had no effect. The known-flow path reads and
+    /// updates the entry in place instead of indexing the slots once per field. Valid until the next add or remove.
     /// </summary>
-    internal ref ConnectionEntry FindLive(in FlowKey key, long nowNs)
+    internal ref ConnectionEntry FindLive(in FlowKey key, int home, long nowNs)
     {
-        var slot = Locate(key);
+        var slot = Locate(key, home);
         if (slot < 0)
         {
             return ref Unsafe.NullRef<ConnectionEntry>();
@@ -506,7 +508,7 @@ public sealed class ConnectionTable
     /// cost more than the rest of a cached lookup), mapped onto the slots by a multiply instead of a division.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int Home(in FlowKey key)
+    public int Home(in FlowKey key)
     {
         var vip = (key.Vip.Low + key.Protocol) ^ (key.Vip.High * 0xC2B2_AE3D_27D4_EB4FUL);
         var hash = StableHashing.Mix(key.Client.Low ^ (key.Client.High * 0x9E37_79B9_7F4A_7C15UL)

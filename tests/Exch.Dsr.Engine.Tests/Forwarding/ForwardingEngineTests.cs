@@ -45,37 +45,6 @@ public sealed class ForwardingEngineTests
     }
 
     [Test]
-    public void PrefetchChangesNothingAndAcceptsAnyBytes()
-    {
-        var lab = new TestLab().Add(Persistent());
-        lab.Publish();
-        var known = Syn("192.0.2.1", 1000);
-        var first = lab.Send(known, 0);
-        var before = new EngineCountersSnapshot();
-        lab.Engine.CopyCountersTo(before);
-        var connections = lab.Engine.ListConnections().ToArray();
-
-        byte[][] frames =
-        [
-            Seg("192.0.2.1", 1000, TcpFlags.Ack), Syn("192.0.2.9", 2000), TestFrames.Tcp("2001:db8::1", 1000, "2001:db8::10", 443, TcpFlags.Syn),
-            [], [0x01, 0x02], known[..20], known[..36], Enumerable.Repeat((byte)0xFF, 60).ToArray(),
-        ];
-        foreach (var frame in frames)
-        {
-            var copy = frame.ToArray();
-            lab.Engine.Prefetch(frame);
-            Assert.That(frame, Is.EqualTo(copy), "the frame is only read");
-        }
-
-        var after = new EngineCountersSnapshot();
-        lab.Engine.CopyCountersTo(after);
-        Assert.That(after.Verdicts, Is.EqualTo(before.Verdicts));
-        Assert.That(after.Events, Is.EqualTo(before.Events));
-        Assert.That(lab.Engine.ListConnections(), Is.EqualTo(connections));
-        Assert.That(lab.Send(Seg("192.0.2.1", 1000, TcpFlags.Ack), 1).Decision.ServerId, Is.EqualTo(first.Decision.ServerId));
-    }
-
-    [Test]
     public void PersistenceSpansThePortsOfOneService()
     {
         var lab = new TestLab().Add(Persistent());

@@ -119,7 +119,7 @@ public sealed class KnownFlowPathTests
     private static string Describe(ForwardDecision d)
         => $"service {d.ServiceId} server {d.ServerId} {d.Client}:{d.ClientPort} -> {d.Destination}:{d.DestinationPort} {d.Protocol} key {d.PersistenceKey} {d.Reason} new-conn {d.NewConnection} new-persist {d.NewPersistence} malformed {d.Malformed}";
 
-    private static void AssertSameCounters(ForwardingEngine a, ForwardingEngine b)
+    internal static void AssertSameCounters(ForwardingEngine a, ForwardingEngine b)
     {
         var (x, y) = (new EngineCountersSnapshot(), new EngineCountersSnapshot());
         a.CopyCountersTo(x);
