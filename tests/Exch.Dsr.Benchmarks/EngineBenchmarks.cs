@@ -37,6 +37,10 @@ public class KnownClientBenchmarks
     [Params(1_000, 1_000_000)]
     public int Clients { get; set; }
 
+    /// <summary>Huge pages over the connection table, as the live forwarder asks for them (false: 4 KiB pages).</summary>
+    [Params(false, true)]
+    public bool HugePages { get; set; }
+
     /// <summary>2026-11-24T08:00:00Z.</summary>
     internal static long StartNs => new DateTimeOffset(2026, 11, 24, 8, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds() * 1_000_000;
 
@@ -44,7 +48,7 @@ public class KnownClientBenchmarks
     public void Setup()
     {
         // The timed frames: one ACK per client, laid out in a random client order.
-        (_engine, _frames) = SetUpKnownClients(Clients, EngineLab.Shuffled(Clients, seed: 1124), ref _nowNs);
+        (_engine, _frames) = SetUpKnownClients(Clients, EngineLab.Shuffled(Clients, seed: 1124), ref _nowNs, HugePages);
         _engine.CopyCountersTo(_counters);
         _forwardedBefore = _counters.Verdict(ForwardVerdict.Forwarded);
         _newConnectionsBefore = _counters.Event(EngineEvent.NewConnections);
@@ -55,10 +59,10 @@ public class KnownClientBenchmarks
     /// entry, and a ring with one ACK per slot from client <paramref name="slotClients"/>[slot], every one of them
     /// validated (forwarded on its existing flow, MACs rewritten) before anything is timed.
     /// </summary>
-    internal static (ForwardingEngine Engine, InMemoryFrameRing Frames) SetUpKnownClients(int clients, int[] slotClients, ref long nowNs)
+    internal static (ForwardingEngine Engine, InMemoryFrameRing Frames) SetUpKnownClients(int clients, int[] slotClients, ref long nowNs, bool hugePages = false)
     {
         var timeouts = ConnectionTimeouts.Lvs with { TcpEstablished = TimeSpan.FromHours(1) };
-        var engine = EngineLab.CreateEngine(EngineLab.OwaHttps(TimeSpan.FromHours(4), timeouts));
+        var engine = EngineLab.CreateEngine(EngineLab.OwaHttps(TimeSpan.FromHours(4), timeouts), hugePages);
 
         // Every client's handshake: the SYN schedules it and creates its persistence entry, the ACK establishes it.
         var handshake = new InMemoryFrameRing(2, EngineLab.Appliance, EngineLab.Router);

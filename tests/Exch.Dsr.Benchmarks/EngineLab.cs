@@ -1,4 +1,5 @@
 using System.Net;
+using Exch.Dsr.Capture.Memory;
 using Exch.Dsr.Engine.Forwarding;
 using Exch.Dsr.Engine.Frames;
 using Exch.Dsr.Engine.Routing;
@@ -44,10 +45,15 @@ internal static class EngineLab
         Timeouts = timeouts,
     };
 
-    public static ForwardingEngine CreateEngine(VirtualService service)
+    /// <param name="hugePages">Ask for huge pages over the connection table, as the live forwarder does.</param>
+    public static ForwardingEngine CreateEngine(VirtualService service, bool hugePages = false)
     {
         var snapshot = new RoutingSnapshotBuilder().Build(Servers, [service]);
-        var engine = new ForwardingEngine(Appliance, new ForwardingEngineOptions { ConnectionCapacity = TableCapacity });
+        var engine = new ForwardingEngine(Appliance, new ForwardingEngineOptions
+        {
+            ConnectionCapacity = TableCapacity,
+            ConnectionTableMemory = hugePages ? static (address, length) => HugePages.Request(address, length) : null,
+        });
         engine.Publish(snapshot);
         engine.AdoptPublished();
         return engine;

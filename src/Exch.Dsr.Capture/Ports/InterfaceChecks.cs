@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Exch.Dsr.Capture.Interop;
+using Exch.Dsr.Capture.Memory;
 
 namespace Exch.Dsr.Capture.Ports;
 
@@ -48,6 +49,7 @@ public static class InterfaceChecks
         CheckCapabilities(),
         CheckInterface(interfaceName, out _),
         CheckReceiveOffloads(interfaceName),
+        CheckHugePages(),
     ];
 
     /// <summary>Reads index, flags, MTU and MAC; false with the reason when the interface does not exist or cannot be read.</summary>
@@ -207,6 +209,36 @@ public static class InterfaceChecks
         }
 
         return CheckReceiveOffloads(name, output);
+    }
+
+    /// <summary>Whether the kernel gives the connection tables the huge pages they ask for (<see cref="HugePages"/>).</summary>
+    public static StartupCheck CheckHugePages()
+    {
+        string? setting;
+        try
+        {
+            setting = File.ReadAllText(HugePages.SettingPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            setting = null;
+        }
+
+        return CheckHugePages(setting);
+    }
+
+    /// <summary>The same check over the text of <see cref="HugePages.SettingPath"/> (null: it could not be read).</summary>
+    public static StartupCheck CheckHugePages(string? settingText)
+    {
+        const string Check = "huge pages";
+        const string Remedy = "echo madvise > " + HugePages.SettingPath;
+        string? mode = settingText is null ? null : HugePages.SelectedMode(settingText);
+        return mode switch
+        {
+            "always" or "madvise" => new StartupCheck(Check, CheckStatus.Ok, $"transparent huge pages are '{mode}': the connection tables get 2 MiB pages"),
+            "never" => new StartupCheck(Check, CheckStatus.Warning, "transparent huge pages are off: with many clients every connection lookup also walks the page tables (slower, not wrong)", Remedy),
+            _ => new StartupCheck(Check, CheckStatus.Unknown, $"cannot read the transparent huge page setting from {HugePages.SettingPath}", Remedy),
+        };
     }
 
     /// <summary>The same check over the text <c>ethtool -k NAME</c> printed.</summary>

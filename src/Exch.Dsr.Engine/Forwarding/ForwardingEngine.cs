@@ -60,7 +60,7 @@ public sealed class ForwardingEngine
     {
         ApplianceMac = applianceMac;
         _options = options ?? new ForwardingEngineOptions();
-        _connections = new ConnectionTable(_options.ConnectionCapacity, _persistence);
+        _connections = new ConnectionTable(_options.ConnectionCapacity, _persistence, _options.ConnectionTableMemory);
         _fragments = new FragmentTable(_options.FragmentCapacity, _options.FragmentTimeout.Ticks * 100);
         _sweepIntervalNs = Math.Clamp(_options.SweepInterval.Ticks * 100, 1, MaxSweepIntervalNs);
     }

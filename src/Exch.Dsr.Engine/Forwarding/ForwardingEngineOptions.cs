@@ -30,4 +30,12 @@ public sealed record ForwardingEngineOptions
     /// whole table many times a second, a cache line per slot, to find nothing.
     /// </summary>
     public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Called once with the address and length in bytes of the connection slots (the table every lookup reads a
+    /// random line of), before anything is written there. The live forwarder asks the kernel for huge pages over it,
+    /// so that at a million clients a lookup does not also walk the page tables; the engine itself makes no system
+    /// calls. Null (replay, tests): the memory is left as allocated.
+    /// </summary>
+    public Action<nint, nuint>? ConnectionTableMemory { get; init; }
 }

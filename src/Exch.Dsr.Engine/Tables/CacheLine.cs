@@ -64,6 +64,12 @@ internal sealed unsafe class LineAlignedArray<T>
 
     public int Length { get; }
 
+    /// <summary>Where the first element starts (a 64-byte boundary); the storage never moves.</summary>
+    public nint Address => (nint)_first;
+
+    /// <summary>Bytes from <see cref="Address"/> to the end of the last element.</summary>
+    public nuint ByteLength => (nuint)((long)Length * Unsafe.SizeOf<T>());
+
     public ref T this[int index]
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

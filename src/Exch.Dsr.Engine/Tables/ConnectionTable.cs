@@ -103,13 +103,15 @@ public sealed class ConnectionTable
     private int _sweepCursor;
     private SweepPacer _pacer;
 
-    public ConnectionTable(int capacity, PersistenceTableSet persistence)
+    /// <param name="slotMemory">Told the slots' address and length before anything is written there (huge pages).</param>
+    public ConnectionTable(int capacity, PersistenceTableSet persistence, Action<nint, nuint>? slotMemory = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _persistence = persistence;
         Capacity = capacity;
         _slotCount = checked(capacity * 2);
         _slots = new LineAlignedArray<ConnectionEntry>(_slotCount);
+        slotMemory?.Invoke(_slots.Address, _slots.ByteLength);
         _occupied = new ulong[(_slotCount + 63) >> 6];
     }
 

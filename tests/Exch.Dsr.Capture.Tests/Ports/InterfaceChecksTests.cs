@@ -124,11 +124,11 @@ public sealed class InterfaceChecksLabTests
     }
 
     [Test]
-    public void Run_all_lists_capabilities_interface_and_offloads()
+    public void Run_all_lists_capabilities_interface_offloads_and_huge_pages()
     {
         IReadOnlyList<StartupCheck> checks = _lab!.Run(() => InterfaceChecks.RunAll("chk-a"));
 
-        Assert.That(checks.Select(c => c.Name), Is.EqualTo(new[] { "capabilities", "interface", "receive offloads" }));
+        Assert.That(checks.Select(c => c.Name), Is.EqualTo(new[] { "capabilities", "interface", "receive offloads", "huge pages" }));
         Assert.That(checks[0].Status, Is.EqualTo(CheckStatus.Ok), "the tests run as root");
     }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.InteropServices;
 using Exch.Dsr.Engine.Forwarding;
 using Exch.Dsr.Engine.Frames;
 using Exch.Dsr.Engine.Routing;
@@ -42,6 +43,39 @@ public sealed class ForwardingEngineTests
         }
 
         Assert.That(lab.Engine.ActiveConnections(first.Decision.ServerId), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void TheHostIsToldWhereTheConnectionSlotsLieOnceAndBeforeTheyAreUsed()
+    {
+        var calls = new List<(nint Address, nuint Length, bool AllZero)>();
+        var engine = new ForwardingEngine(TestAddresses.Appliance, new ForwardingEngineOptions
+        {
+            ConnectionCapacity = 1000,
+            ConnectionTableMemory = (address, length) => calls.Add((address, length, IsAllZero(address, length))),
+        });
+        Assert.That(calls, Has.Count.EqualTo(1));
+        var (slots, bytes, allZero) = calls[0];
+        Assert.That((slots % 64, bytes, allZero), Is.EqualTo(((nint)0, (nuint)(2 * 1000 * 64), true)), "2 × capacity one-line slots, nothing written yet");
+
+        var lab = new TestLab(options: new ForwardingEngineOptions { ConnectionCapacity = 1000, ConnectionTableMemory = (address, length) => calls.Add((address, length, true)) });
+        lab.Add(TestLab.Service("owa", "198.51.100.1", SchedulerKind.RoundRobin, ["cas1"], 443)).Publish();
+        lab.Send(TestFrames.Tcp("192.0.2.1", 40000, "198.51.100.1", 443, TcpFlags.Syn), Time.Second);
+        Assert.That(IsAllZero(calls[1].Address, calls[1].Length), Is.False, "a connection landed in the range the host was told of");
+        GC.KeepAlive(engine);
+    }
+
+    private static bool IsAllZero(nint address, nuint length)
+    {
+        for (nuint offset = 0; offset < length; offset += 8)
+        {
+            if (Marshal.ReadInt64(address, (int)offset) != 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     [Test]
