@@ -301,6 +301,15 @@ public class NewClientBenchmarks
         return forwarded;
     }
 
+    /// <summary>The same SYNs in receive batches of <see cref="KnownClientBenchmarks.RxBatch"/> through ProcessBatch, as the forwarding thread runs them.</summary>
+    [Benchmark(OperationsPerInvoke = Batch, Description = "new client (SYN, 1M in tables), ProcessBatch of 32")]
+    public int NewClientBatched()
+    {
+        var forwarded = _frames.ProcessBatches(_engine, Batch, KnownClientBenchmarks.RxBatch, FrameIntervalNs, ref _nowNs, ref _cursor);
+        _timedFrames += Batch;
+        return forwarded;
+    }
+
     [GlobalCleanup]
     public void Cleanup()
     {
