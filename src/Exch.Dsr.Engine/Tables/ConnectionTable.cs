@@ -183,6 +183,25 @@ public sealed class ConnectionTable
     public void PrefetchSlot(int slot)
         => CacheLine.Prefetch(ref _slots[slot]);
 
+    /// <summary>
+    /// One step of a lookup's probe ahead of time: when <paramref name="slot"/> (already loaded) holds another flow,
+    /// starts loading the next slot and returns it, else (free, or <paramref name="key"/>'s own by client address and
+    /// ports) returns -1. Reads only; the lookup proper still compares the whole key.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int PrefetchPastSlot(in FlowKey key, int slot)
+    {
+        ref readonly var e = ref _slots[slot];
+        if (!e.IsFree && (e.ClientLow != key.Client.Low || e.ClientPort != key.ClientPort || e.VipPort != key.VipPort))
+        {
+            var next = slot + 1 == _slotCount ? 0 : slot + 1;
+            CacheLine.Prefetch(ref _slots[next]);
+            return next;
+        }
+
+        return -1;
+    }
+
     /// <summary>The live entry for <paramref name="key"/>, or -1; an expired entry is removed on the way.</summary>
     public int Find(in FlowKey key, long nowNs)
     {

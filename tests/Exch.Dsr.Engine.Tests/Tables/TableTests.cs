@@ -169,6 +169,31 @@ public sealed class TableTests
     }
 
     [Test]
+    public void TheProbeAheadStepsPastOtherFlowsAndStopsAtItsOwnOrAFreeSlot()
+    {
+        var connections = new ConnectionTable(8, new PersistenceTableSet());
+        connections.EnsureServerCapacity(1);
+        FlowKey Key(int i) => new(Client(i), Client(99), 1, 443, 6);
+
+        // Two flows with one home slot, and a flow whose home is the table's last slot (its probe wraps to 0).
+        var first = Key(0);
+        var home = connections.Home(first);
+        var second = Key(Enumerable.Range(1, 10_000).First(i => connections.Home(Key(i)) == home));
+        var last = Key(Enumerable.Range(1, 10_000).First(i => connections.Home(Key(i)) == connections.SlotCount - 1));
+        connections.Add(first, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+        connections.Add(second, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+
+        Assert.That(connections.PrefetchPastSlot(first, home), Is.EqualTo(-1), "its own slot: found");
+        var next = connections.PrefetchPastSlot(second, home);
+        Assert.That(next, Is.EqualTo((home + 1) % connections.SlotCount), "another flow's slot: look one further");
+        Assert.That(connections.PrefetchPastSlot(second, next), Is.EqualTo(-1), "its own slot one further: found");
+        Assert.That(connections.PrefetchPastSlot(last, connections.SlotCount - 1), Is.EqualTo(-1), "a free slot: not in the table");
+
+        connections.Add(Key(Enumerable.Range(1, 10_000).First(i => connections.Home(Key(i)) == connections.SlotCount - 1 && Key(i) != last)), 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+        Assert.That(connections.PrefetchPastSlot(last, connections.SlotCount - 1), Is.Zero, "past the last slot the probe wraps to the first");
+    }
+
+    [Test]
     public void SweepExpiresIncrementally()
     {
         var connections = new ConnectionTable(8, new PersistenceTableSet());
