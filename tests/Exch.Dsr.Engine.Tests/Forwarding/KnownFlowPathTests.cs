@@ -45,14 +45,7 @@ public sealed class KnownFlowPathTests
                 }
             }
 
-            if (next.Change is { } change)
-            {
-                change(known);
-                known.Publish();
-                change(general);
-                general.Publish();
-            }
-
+            next.PublishChange(known, general);
             now += next.Advance;
         }
 

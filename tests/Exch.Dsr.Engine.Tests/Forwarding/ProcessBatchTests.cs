@@ -68,14 +68,7 @@ public sealed class ProcessBatchTests
                 target = random.Next(1, 80);
             }
 
-            if (next.Change is { } change)
-            {
-                change(batched);
-                batched.Publish();
-                change(single);
-                single.Publish();
-            }
-
+            next.PublishChange(batched, single);
             now += next.Advance;
         }
 

@@ -195,12 +195,22 @@ internal sealed record TrafficStep(byte[]? Frame, long Advance, Action<TestLab>?
             lab.Send(Frame, now);
         }
 
-        if (Change is not null)
+        PublishChange(lab);
+        return now + Advance;
+    }
+
+    /// <summary>Applies the step's configuration change, if it has one, to each lab in turn and publishes it there.</summary>
+    public void PublishChange(params TestLab[] labs)
+    {
+        if (Change is null)
+        {
+            return;
+        }
+
+        foreach (var lab in labs)
         {
             Change(lab);
             lab.Publish();
         }
-
-        return now + Advance;
     }
 }
