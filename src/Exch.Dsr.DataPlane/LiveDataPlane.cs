@@ -397,6 +397,9 @@ public sealed class LiveDataPlane : IDisposable
 
                     // Lookups at many clients read random lines of this table: 2 MiB pages spare them the page walks.
                     ConnectionTableMemory = static (address, length) => HugePages.Request(address, length),
+
+                    // The thread is idle between receives on a quiet link: it may sweep more after a gap.
+                    SweepAfterQuietGaps = true,
                 }),
                 _neighbours,
                 config.Appliance.OwnVips,

@@ -32,6 +32,12 @@ public sealed class ForwardingEngine
     // and 66-68 with one; a third cost more than it saved (RESULTS.md §4).
     private const int ProbeAhead = 2;
 
+    // A frame after a gap in the traffic may sweep one unit (slot, entry) per this much of the gap: the thread had
+    // nothing else to do, and it spends well under a tenth of that time on it. At most this many budgets a call, so
+    // no single frame waits long for the sweep.
+    private const long QuietNsPerSweptUnit = 2_500;
+    private const int MaxQuietSweepFactor = 128;
+
     // Keeps the sweep's credit (interval × slots, in slot-nanoseconds) within a long at the largest table.
     private const long MaxSweepIntervalNs = 60L * 1_000_000_000;
 
@@ -206,9 +212,10 @@ public sealed class ForwardingEngine
         // them once per reading also keeps the state the same however the frames of that reading are batched.
         if (snapshot is not null && nowNs != _sweptAtNs)
         {
+            var quietNs = _sweptAtNs == long.MinValue || !_options.SweepAfterQuietGaps ? 0 : nowNs - _sweptAtNs;
             _sweptAtNs = nowNs;
-            _connections.SweepDue(nowNs, _sweepIntervalNs, _options.ConnectionSweepBudget);
-            SweepPersistence(snapshot, nowNs);
+            _connections.SweepDue(nowNs, _sweepIntervalNs, SweepAllowance(_options.ConnectionSweepBudget, quietNs));
+            SweepPersistence(snapshot, nowNs, SweepAllowance(_options.PersistenceSweepBudget, quietNs));
         }
 
         return snapshot;
@@ -915,7 +922,15 @@ public sealed class ForwardingEngine
     /// The persistent services' tables take turns; each is swept from its least recently used end at the pace of
     /// its capacity per sweep interval (at most the budget a frame).
     /// </summary>
-    private void SweepPersistence(RoutingSnapshot snapshot, long nowNs)
+    /// <summary>
+    /// What a sweep may examine on this call: its budget, or after a quiet spell one unit per
+    /// <see cref="QuietNsPerSweptUnit"/> of it, up to <see cref="MaxQuietSweepFactor"/> budgets
+    /// (<see cref="ForwardingEngineOptions.SweepAfterQuietGaps"/>; without it the spell counts as none).
+    /// </summary>
+    private static int SweepAllowance(int budget, long quietNs)
+        => (int)Math.Clamp(quietNs / QuietNsPerSweptUnit, budget, (long)budget * MaxQuietSweepFactor);
+
+    private void SweepPersistence(RoutingSnapshot snapshot, long nowNs, int budget)
     {
         if (snapshot.ServiceIdCapacity == 0)
         {
@@ -923,7 +938,7 @@ public sealed class ForwardingEngine
         }
 
         var table = _persistence.Get(_persistenceSweepService);
-        var due = _persistencePacer.Due(nowNs, _sweepIntervalNs, table?.Capacity ?? 0, _options.PersistenceSweepBudget);
+        var due = _persistencePacer.Due(nowNs, _sweepIntervalNs, table?.Capacity ?? 0, budget);
         if (table is null || due > 0)
         {
             table?.Sweep(nowNs, due);

@@ -15,13 +15,25 @@ public sealed record ForwardingEngineOptions
 
     public TimeSpan FragmentTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Connection slots examined for expiry per processed frame, at most.</summary>
+    /// <summary>
+    /// Connection slots examined for expiry per clock reading, at most (more after a gap, with
+    /// <see cref="SweepAfterQuietGaps"/>).
+    /// </summary>
     public int ConnectionSweepBudget { get; init; } = 8;
 
     /// <summary>
-    /// Persistence entries examined for expiry per processed frame, at most (the persistent services in turn).
+    /// Persistence entries examined for expiry per clock reading, at most (the persistent services in turn; more after
+    /// a gap, with <see cref="SweepAfterQuietGaps"/>).
     /// </summary>
     public int PersistenceSweepBudget { get; init; } = 4;
+
+    /// <summary>
+    /// After a gap in the traffic the sweeps may examine one unit per 2.5 µs of it, up to 128 budgets, instead of one
+    /// budget: at ten frames a second a lap over two million slots then takes minutes, not hours, so lc and wlc do not
+    /// count expired connections for hours on a quiet appliance. For the live forwarder, whose thread was idle in the
+    /// gap; replay leaves it off, since a gap between a capture's timestamps is not time the replay had to spare.
+    /// </summary>
+    public bool SweepAfterQuietGaps { get; init; }
 
     /// <summary>
     /// The expiry sweeps go over the connection table, and over each persistence table, once per this much packet

@@ -20,22 +20,28 @@ internal struct SweepPacer
         _atNs = nowNs;
         var credit = _credit + (elapsed * units);
 
-        // Counted off rather than divided: at most budget + 1 steps, usually none or one, where a 64-bit division
-        // on every frame cost more than the sweep it paces.
-        var due = 0;
-        while (credit >= intervalNs)
+        // Usually nothing or one unit is due: those cases are a comparison each, where a 64-bit division on every
+        // frame cost more than the sweep it paces. The division is left for the frames after a gap.
+        if (credit < intervalNs)
         {
-            if (due == budget)
-            {
-                _credit = 0;
-                return budget;
-            }
-
-            credit -= intervalNs;
-            due++;
+            _credit = credit;
+            return 0;
         }
 
-        _credit = credit;
+        if (credit >= SaturatingProduct(budget + 1L, intervalNs))
+        {
+            _credit = 0;
+            return budget;
+        }
+
+        var due = credit < 2 * intervalNs ? 1 : (int)(credit / intervalNs);
+        _credit = credit - (due * intervalNs);
         return due;
+    }
+
+    private static long SaturatingProduct(long a, long b)
+    {
+        var high = Math.BigMul(a, b, out long low);
+        return high != 0 || low < 0 ? long.MaxValue : low;
     }
 }

@@ -52,6 +52,47 @@ public sealed class TableCountTests
         });
     }
 
+    [TestCase(true)]
+    [TestCase(false)]
+    public void OnAQuietApplianceExpiredConnectionsLeaveTheCountsWithinSeconds(bool sweepAfterQuietGaps)
+    {
+        // 1,000 half-open connections (SYN_RECV, 60 s), then ten frames a second of other traffic. A sweep of 8 slots
+        // a frame needs half an hour for the 131,072 slots (replay's pace: nearly all are still counted after 30 s);
+        // the live forwarder's sweep may examine more after a gap.
+        var options = new ForwardingEngineOptions { ConnectionCapacity = 1 << 16, FragmentCapacity = 64, SweepAfterQuietGaps = sweepAfterQuietGaps };
+        var lab = new TestLab(options: options).Add(TestLab.Service("owa", Vip, SchedulerKind.RoundRobin, ["cas1", "cas2"], 443));
+        lab.Publish();
+        for (var client = 0; client < 1000; client++)
+        {
+            lab.Send(TestFrames.Tcp($"10.0.{client / 250}.{client % 250}", 40000, Vip, 443, TcpFlags.Syn), Time.Second);
+        }
+
+        int Open() => lab.Engine.InactiveConnections(lab.ServerId("cas1")) + lab.Engine.InactiveConnections(lab.ServerId("cas2"));
+        Assert.That(Open(), Is.EqualTo(1000));
+
+        var elsewhere = TestFrames.Tcp("192.0.2.200", 1, "203.0.113.9", 80, TcpFlags.Ack);
+        var now = Time.Second;
+        while (now < Time.Seconds(60))
+        {
+            lab.Send(elsewhere, now += Time.Second / 10);
+        }
+
+        Assert.That(Open(), Is.EqualTo(1000), "nothing expires before its 60 s");
+        while (now < Time.Seconds(90))
+        {
+            lab.Send(elsewhere, now += Time.Second / 10);
+        }
+
+        if (sweepAfterQuietGaps)
+        {
+            Assert.That((Open(), lab.Engine.ConnectionCount), Is.EqualTo((0, 0)), "30 s of ten frames a second swept the whole table");
+        }
+        else
+        {
+            Assert.That(Open(), Is.GreaterThan(900), "at 8 slots a frame, 30 s of ten frames a second examined 2,400 of 131,072 slots");
+        }
+    }
+
     [Test]
     public void CountsFollowAFlowThroughItsStates()
     {

@@ -194,6 +194,40 @@ public sealed class TableTests
     }
 
     [Test]
+    public void TheSweepPacerAgreesWithCountingOffItsCredit([Values(1, 2, 3)] int seed)
+    {
+        var random = new Random(seed);
+        var pacer = new SweepPacer();
+        long modelAt = 0, modelCredit = 0, now = 0;
+        for (var call = 0; call < 100_000; call++)
+        {
+            var interval = random.Next(3) == 0 ? Time.Seconds(60) : random.NextInt64(1, Time.Second);
+            var units = random.Next(3) == 0 ? 1 << 25 : random.Next(0, 5000);
+            var budget = random.Next(4) switch { 0 => 0, 1 => 1, 2 => 8, _ => random.Next(1, 2000) };
+            now += random.Next(4) == 0 ? random.NextInt64(0, 2 * interval) : random.NextInt64(0, 1000);
+
+            // The model: the credit counted off one interval at a time, as the pacer first did it.
+            var credit = modelCredit + (Math.Clamp(now - modelAt, 0, interval) * units);
+            modelAt = now;
+            var expected = 0;
+            while (credit >= interval && expected <= budget)
+            {
+                if (expected == budget)
+                {
+                    credit = 0;
+                    break;
+                }
+
+                credit -= interval;
+                expected++;
+            }
+
+            modelCredit = credit;
+            Assert.That(pacer.Due(now, interval, units, budget), Is.EqualTo(expected), $"call {call}");
+        }
+    }
+
+    [Test]
     public void SweepExpiresIncrementally()
     {
         var connections = new ConnectionTable(8, new PersistenceTableSet());
