@@ -153,6 +153,7 @@ internal sealed class ForwardingWorker
                 int count = _port.Receive(_batch, ReceiveTimeoutMilliseconds);
                 if (count == 0)
                 {
+                    _engine.Idle(Now());
                     continue;
                 }
 
@@ -192,7 +193,7 @@ internal sealed class ForwardingWorker
 
     private void ProcessBatch(int count)
     {
-        long now = (long)(Stopwatch.GetTimestamp() * _nanosecondsPerTick);
+        long now = Now();
         var decided = 0;
         for (int i = 0; i < count; i++)
         {
@@ -217,6 +218,8 @@ internal sealed class ForwardingWorker
             Act(_batch[_decided[j]], verdicts[j]);
         }
     }
+
+    private long Now() => (long)(Stopwatch.GetTimestamp() * _nanosecondsPerTick);
 
     private void Act(Span<byte> frame, ForwardVerdict verdict)
     {

@@ -297,6 +297,13 @@ public sealed class ForwardingEngine
         return true;
     }
 
+    /// <summary>
+    /// A clock reading without a frame: adopts a newly published snapshot and runs the sweeps that came due. The
+    /// forwarding thread calls it when a receive times out, so that on a silent link connections still expire and
+    /// leave the counts lc and wlc read.
+    /// </summary>
+    public void Idle(long nowNs) => Enter(nowNs);
+
     /// <summary>Also processes pending work (snapshot adoption) without a frame; useful before reading status.</summary>
     public void AdoptPublished()
     {

@@ -94,6 +94,28 @@ public sealed class TableCountTests
     }
 
     [Test]
+    public void OnASilentLinkTheIdleClockExpiresConnections()
+    {
+        // The same 1,000 half-open connections, then no frame at all: only the forwarding thread's receive timeouts,
+        // ten a second.
+        var options = new ForwardingEngineOptions { ConnectionCapacity = 1 << 16, FragmentCapacity = 64, SweepAfterQuietGaps = true };
+        var lab = new TestLab(options: options).Add(TestLab.Service("owa", Vip, SchedulerKind.RoundRobin, ["cas1", "cas2"], 443));
+        lab.Publish();
+        for (var client = 0; client < 1000; client++)
+        {
+            lab.Send(TestFrames.Tcp($"10.0.{client / 250}.{client % 250}", 40000, Vip, 443, TcpFlags.Syn), Time.Second);
+        }
+
+        for (var now = Time.Second; now < Time.Seconds(90); now += Time.Second / 10)
+        {
+            lab.Engine.Idle(now);
+        }
+
+        Assert.That(lab.Engine.ConnectionCount, Is.Zero);
+        Assert.That(lab.Engine.InactiveConnections(lab.ServerId("cas1")) + lab.Engine.InactiveConnections(lab.ServerId("cas2")), Is.Zero);
+    }
+
+    [Test]
     public void CountsFollowAFlowThroughItsStates()
     {
         var lab = new TestLab().Add(TestLab.Service("web", Vip, SchedulerKind.RoundRobin, ["cas1"], 80) with { PersistenceTimeout = TimeSpan.FromSeconds(60) });
