@@ -926,10 +926,6 @@ public sealed class ForwardingEngine
     }
 
     /// <summary>
-    /// The persistent services' tables take turns; each is swept from its least recently used end at the pace of
-    /// its capacity per sweep interval (at most the budget a frame).
-    /// </summary>
-    /// <summary>
     /// What a sweep may examine on this call: its budget, or after a quiet spell one unit per
     /// <see cref="QuietNsPerSweptUnit"/> of it, up to <see cref="MaxQuietSweepFactor"/> budgets
     /// (<see cref="ForwardingEngineOptions.SweepAfterQuietGaps"/>; without it the spell counts as none).
@@ -937,6 +933,10 @@ public sealed class ForwardingEngine
     private static int SweepAllowance(int budget, long quietNs)
         => (int)Math.Clamp(quietNs / QuietNsPerSweptUnit, budget, (long)budget * MaxQuietSweepFactor);
 
+    /// <summary>
+    /// The persistent services' tables take turns; each is swept from its least recently used end at the pace of
+    /// its capacity per sweep interval (at most <paramref name="budget"/> entries a call).
+    /// </summary>
     private void SweepPersistence(RoutingSnapshot snapshot, long nowNs, int budget)
     {
         if (snapshot.ServiceIdCapacity == 0)

@@ -59,15 +59,8 @@ public sealed class TableCountTests
         // 1,000 half-open connections (SYN_RECV, 60 s), then ten frames a second of other traffic. A sweep of 8 slots
         // a frame needs half an hour for the 131,072 slots (replay's pace: nearly all are still counted after 30 s);
         // the live forwarder's sweep may examine more after a gap.
-        var options = new ForwardingEngineOptions { ConnectionCapacity = 1 << 16, FragmentCapacity = 64, SweepAfterQuietGaps = sweepAfterQuietGaps };
-        var lab = new TestLab(options: options).Add(TestLab.Service("owa", Vip, SchedulerKind.RoundRobin, ["cas1", "cas2"], 443));
-        lab.Publish();
-        for (var client = 0; client < 1000; client++)
-        {
-            lab.Send(TestFrames.Tcp($"10.0.{client / 250}.{client % 250}", 40000, Vip, 443, TcpFlags.Syn), Time.Second);
-        }
-
-        int Open() => lab.Engine.InactiveConnections(lab.ServerId("cas1")) + lab.Engine.InactiveConnections(lab.ServerId("cas2"));
+        var lab = ThousandHalfOpenConnections(sweepAfterQuietGaps);
+        int Open() => HalfOpen(lab);
         Assert.That(Open(), Is.EqualTo(1000));
 
         var elsewhere = TestFrames.Tcp("192.0.2.200", 1, "203.0.113.9", 80, TcpFlags.Ack);
@@ -98,7 +91,19 @@ public sealed class TableCountTests
     {
         // The same 1,000 half-open connections, then no frame at all: only the forwarding thread's receive timeouts,
         // ten a second.
-        var options = new ForwardingEngineOptions { ConnectionCapacity = 1 << 16, FragmentCapacity = 64, SweepAfterQuietGaps = true };
+        var lab = ThousandHalfOpenConnections(sweepAfterQuietGaps: true);
+        for (var now = Time.Second; now < Time.Seconds(90); now += Time.Second / 10)
+        {
+            lab.Engine.Idle(now);
+        }
+
+        Assert.That((HalfOpen(lab), lab.Engine.ConnectionCount), Is.EqualTo((0, 0)));
+    }
+
+    /// <summary>1,000 clients' SYNs at 1 s: half-open connections (SYN_RECV, 60 s) on a 131,072-slot table.</summary>
+    private static TestLab ThousandHalfOpenConnections(bool sweepAfterQuietGaps)
+    {
+        var options = new ForwardingEngineOptions { ConnectionCapacity = 1 << 16, FragmentCapacity = 64, SweepAfterQuietGaps = sweepAfterQuietGaps };
         var lab = new TestLab(options: options).Add(TestLab.Service("owa", Vip, SchedulerKind.RoundRobin, ["cas1", "cas2"], 443));
         lab.Publish();
         for (var client = 0; client < 1000; client++)
@@ -106,14 +111,11 @@ public sealed class TableCountTests
             lab.Send(TestFrames.Tcp($"10.0.{client / 250}.{client % 250}", 40000, Vip, 443, TcpFlags.Syn), Time.Second);
         }
 
-        for (var now = Time.Second; now < Time.Seconds(90); now += Time.Second / 10)
-        {
-            lab.Engine.Idle(now);
-        }
-
-        Assert.That(lab.Engine.ConnectionCount, Is.Zero);
-        Assert.That(lab.Engine.InactiveConnections(lab.ServerId("cas1")) + lab.Engine.InactiveConnections(lab.ServerId("cas2")), Is.Zero);
+        return lab;
     }
+
+    private static int HalfOpen(TestLab lab)
+        => lab.Engine.InactiveConnections(lab.ServerId("cas1")) + lab.Engine.InactiveConnections(lab.ServerId("cas2"));
 
     [Test]
     public void CountsFollowAFlowThroughItsStates()
