@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Exch.Dsr.Lab.Tests;
 
 /// <summary>
@@ -155,6 +157,33 @@ public sealed class ControlLabTests
         Assert.That(drain.Errors, Does.StartWith("exch-dsr: drain refused: "));
         Assert.That(drain.Errors, Does.Contain("CAS7"));
         Assert.That(DsrLab.Servers.Select(s => lab.Member("outlook-rpc", s.Name).State), Has.All.EqualTo("up"));
+    }
+
+    [Test]
+    public void A_finished_connection_leaves_conns_and_the_counts_within_seconds_of_its_timeout_on_a_quiet_link()
+    {
+        using var lab = DsrLab.Create();
+
+        // Every TCP state of outlook-rpc times out after 5 s (the tables hold 2,097,152 slots, as always).
+        string config = lab.ConfigText("ring", fixedMacs: false, withSilentServer: false, httpsHealthCheck: false);
+        int owa = config.IndexOf("[[service]]\nname = \"owa-https\"", StringComparison.Ordinal);
+        Assert.That(owa, Is.GreaterThan(0), config);
+        lab.StartForwarderWith(config.Insert(owa, "[service.timeouts]\ntcp-established = \"5s\"\ntcp-syn = \"5s\"\ntcp-fin-wait = \"5s\"\ntcp-close = \"5s\"\n\n"));
+        Assert.That(DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 7575, DsrLab.ClientAddress)), Is.Not.Null, Said(lab));
+        var finished = Stopwatch.StartNew();
+        int Tracked() => lab.ControlJson("conns", "--service", "outlook-rpc").Connections!.Count;
+        int Counted() => lab.ControlJson("status").Status!.Services.Single(s => s.Name == "outlook-rpc").Members.Sum(m => m.ActiveConnections + m.InactiveConnections);
+        Assert.That((Tracked(), Counted()), Is.EqualTo((1, 1)), "the finished connection is tracked until its 5 s are up");
+
+        // From here on nothing is sent to the VIP: only the forwarding thread's receive timeouts move its clock. They
+        // sweep a lap of the slots in about 13 s, so the connection goes at most ~20 s after it finished (a frame's
+        // reading alone, 1,024 slots ten times a second, took 205 s a lap).
+        bool gone = Shell.WaitUntil(() => Tracked() == 0, TimeSpan.FromSeconds(40));
+        TestContext.Out.WriteLine($"conns empty {finished.Elapsed.TotalSeconds:F1} s after the connection finished");
+
+        Assert.That(gone, Is.True, $"still tracked after 40 s: {lab.Control("conns").Output}");
+        Assert.That(finished.Elapsed, Is.LessThan(TimeSpan.FromSeconds(25)), "5 s timeout + one lap of the sweep + the polling");
+        Assert.That(Counted(), Is.EqualTo(0), "the active and inactive counts lc and wlc read");
     }
 
     private static string Said(DsrLab lab) => $"; exch-dsr said:\n{lab.Forwarder?.Output}";
