@@ -941,8 +941,8 @@ public sealed class ForwardingEngine
         => (int)Math.Clamp(quietNs / QuietNsPerSweptUnit, budget, (long)budget * maxFactor);
 
     /// <summary>
-    /// The persistent services' tables take turns; each is swept from its least recently used end at the pace of
-    /// its capacity per sweep interval (at most <paramref name="budget"/> entries a call).
+    /// The persistent services' tables take turns; each is swept in index order at the pace of its capacity per sweep
+    /// interval (at most <paramref name="budget"/> entries a call).
     /// </summary>
     private void SweepPersistence(RoutingSnapshot snapshot, long nowNs, int budget)
     {

@@ -71,6 +71,9 @@ public sealed class PersistenceTable
     private int _mostRecent = -1;
     private int _leastRecent = -1;
 
+    // The next entry the sweep examines (index order).
+    private int _sweepCursor;
+
     // Entries by server id, so a status read copies them instead of walking every entry on the forwarding thread.
     private int[] _byServer = [];
 
@@ -264,24 +267,38 @@ public sealed class PersistenceTable
         Count--;
     }
 
-    /// <summary>Removes up to <paramref name="budget"/> expired entries from the least recently used end.</summary>
+    /// <summary>
+    /// Examines the next <paramref name="budget"/> entries in index order, a lap over every entry ever used, and
+    /// removes the expired ones. Not from the least recently used end: a client that keeps one connection open for
+    /// hours (Outlook) and opens no other stays at that end, so a few of them there would stop a sweep from reaching
+    /// the expired entries behind them; and index order reads the entries in sequence, where the LRU list is a chain
+    /// of random lines, one miss after another.
+    /// </summary>
     public int Sweep(long nowNs, int budget)
     {
+        var used = _neverUsed;
+        var examine = Math.Min(budget, used);
+        var cursor = _sweepCursor;
         var removed = 0;
-        var index = _leastRecent;
-        for (var examined = 0; index >= 0 && examined < budget; examined++)
+        for (var examined = 0; examined < examine; examined++)
         {
-            var newer = _entries[index].LruNewer;
-            if (_entries[index].IsExpired(nowNs))
+            if (cursor >= used)
             {
-                Remove(index);
+                cursor = 0;
+            }
+
+            ref readonly var e = ref _entries[cursor];
+            if (e.ServerId >= 0 && e.IsExpired(nowNs))
+            {
+                Remove(cursor);
                 Expirations++;
                 removed++;
             }
 
-            index = newer;
+            cursor++;
         }
 
+        _sweepCursor = cursor;
         return removed;
     }
 
@@ -319,10 +336,27 @@ public sealed class PersistenceTable
                 return true;
             }
 
-            index = e.LruNewer;
+            var newer = e.LruNewer;
+            RequeueHeld(index, nowNs);
+            index = newer;
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// Moves an entry that live connections hold to the most recently used end. A client that keeps one connection
+    /// open for hours (Outlook) and opens no other is never touched, so its entry would stay at the least recently
+    /// used end, and enough of them there would make every reclaim, which starts at that end, give up before the
+    /// idle entries behind them. Such an entry can neither expire nor be evicted while it is held: it is in use.
+    /// </summary>
+    private void RequeueHeld(int index, long nowNs)
+    {
+        if (index != _mostRecent && _entries[index].HasLiveConnections(nowNs))
+        {
+            Unlink(index);
+            LinkMostRecent(index);
+        }
     }
 
     private int Bucket(in IpAddress128 client) => (int)client.StableHash() & _bucketMask;

@@ -124,6 +124,65 @@ public sealed class TableTests
     }
 
     [Test]
+    public void ClientsHoldingLongConnectionsAtTheOldEndDoNotStopTheSweep()
+    {
+        // Outlook's way: the oldest clients keep one connection open for hours and never open another, so their
+        // entries stay least recently used. 80 of them, then 20 clients that leave.
+        var set = new PersistenceTableSet();
+        var table = new PersistenceTable(100, Timeout);
+        set.Set(0, table);
+        var connections = new ConnectionTable(256, set);
+        connections.EnsureServerCapacity(4);
+        for (var i = 0; i < 80; i++)
+        {
+            var p = table.Add(Client(i), 1, 0);
+            connections.Add(new FlowKey(Client(i), Client(999), 1000, 443, 6), 0, 1, ConnectionState.Established, 10_000 * Time.Second, p, 0);
+        }
+
+        for (var i = 80; i < 100; i++)
+        {
+            table.Add(Client(i), 2, Time.Second);
+        }
+
+        // Past the leavers' timeout, the sweep at its budget of 4 a call: a lap of the 100 entries takes 25 calls.
+        var now = Timeout + (2 * Time.Second);
+        var removed = 0;
+        for (var call = 0; call < 25; call++)
+        {
+            removed += table.Sweep(now, 4);
+        }
+
+        Assert.That((removed, table.Count), Is.EqualTo((20, 80)), "the 20 expired entries behind the held ones are swept");
+        Assert.That(Enumerable.Range(0, 80).Select(i => table.Find(Client(i), now)), Has.All.GreaterThanOrEqualTo(0), "every held client kept");
+    }
+
+    [Test]
+    public void AReclaimThatMeetsOnlyHeldClientsMovesThemAsideForTheNext()
+    {
+        // 70 held clients at the old end, more than the 64 a reclaim examines, then 30 idle ones; the table is full.
+        var set = new PersistenceTableSet();
+        var table = new PersistenceTable(100, Timeout);
+        set.Set(0, table);
+        var connections = new ConnectionTable(256, set);
+        connections.EnsureServerCapacity(4);
+        for (var i = 0; i < 70; i++)
+        {
+            var p = table.Add(Client(i), 1, 0);
+            connections.Add(new FlowKey(Client(i), Client(999), 1000, 443, 6), 0, 1, ConnectionState.Established, 10_000 * Time.Second, p, 0);
+        }
+
+        for (var i = 70; i < 100; i++)
+        {
+            table.Add(Client(i), 2, Time.Second);
+        }
+
+        Assert.That(table.Add(Client(500), 2, 2 * Time.Second), Is.EqualTo(-1), "64 held clients examined: refused");
+        Assert.That(table.Add(Client(501), 2, 2 * Time.Second), Is.GreaterThanOrEqualTo(0), "the next add finds the idle clients");
+        Assert.That((table.Rejections, table.Evictions), Is.EqualTo((1L, 1L)));
+        Assert.That(table.Find(Client(70), 2 * Time.Second), Is.EqualTo(-1), "the least recently used idle client was evicted");
+    }
+
+    [Test]
     public void LruOrderFollowsTouches()
     {
         var table = new PersistenceTable(2, Timeout);
