@@ -12,7 +12,7 @@ namespace Exch.Dsr.Configuration;
 internal sealed partial class ConfigConverter
 {
     internal static readonly string[] TopKeys = ["appliance", "control", "server", "service"];
-    internal static readonly string[] ApplianceKeys = ["interface", "backend", "own-vips", "mac", "threads", "ring-receive"];
+    internal static readonly string[] ApplianceKeys = ["interface", "backend", "own-vips", "mac", "threads", "connections", "ring-receive"];
     internal static readonly string[] ControlKeys = ["socket", "socket-group", "http", "admin-user", "admin-password-file"];
     internal static readonly string[] ServerKeys = ["name", "address", "mac", "weight"];
     internal static readonly string[] ServiceKeys =
@@ -130,6 +130,11 @@ internal sealed partial class ConfigConverter
         if (_reader.Integer(node, "threads", 0, 256, "0") is { } threads)
         {
             result = result with { Threads = (int)threads };
+        }
+
+        if (_reader.Integer(node, "connections", ApplianceConfig.MinConnections, ApplianceConfig.MaxConnections, "1048576") is { } connections)
+        {
+            result = result with { Connections = (int)connections };
         }
 
         if (_reader.Choice(node, "ring-receive", ConfigNames.RingReceives, ConfigNames.List(ConfigNames.RingReceives)) is { } ringReceive)

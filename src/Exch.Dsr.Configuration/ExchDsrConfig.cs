@@ -47,6 +47,20 @@ public sealed record ApplianceConfig
     /// <summary>Forwarding threads (ring fanout members); 0 means one per core.</summary>
     public int Threads { get; init; }
 
+    /// <summary>The most connections each forwarding thread tracks (2^20 by default).</summary>
+    public const int DefaultConnections = 1 << 20;
+
+    /// <summary>The least and the most <see cref="Connections"/> may be.</summary>
+    public const int MinConnections = 1024, MaxConnections = 16_777_215;
+
+    /// <summary>
+    /// Connections each forwarding thread tracks at most: two 64-byte slots each, reserved at start (128 MiB at the
+    /// default) and taken as connections land. A new connection beyond it is dropped as "connection table full".
+    /// Fewer keeps a small appliance's memory down; more lowers the table's load, so lookups at many clients find
+    /// their flow in its first slot more often.
+    /// </summary>
+    public int Connections { get; init; } = DefaultConnections;
+
     /// <summary>
     /// How the ring backend's receive ring hands frames over. Frame (TPACKET_V2) by default: it wakes per frame when
     /// traffic is light, so a request waits microseconds, not the 1 ms block timeout of Block (TPACKET_V3), which

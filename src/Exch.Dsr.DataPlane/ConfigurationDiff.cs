@@ -45,6 +45,11 @@ public sealed record ConfigurationDiff(
             restart.Add($"threads changed from {a.Threads} to {b.Threads}");
         }
 
+        if (a.Connections != b.Connections)
+        {
+            restart.Add($"connections changed from {a.Connections} to {b.Connections}");
+        }
+
         if (a.OwnVips != b.OwnVips)
         {
             restart.Add($"own-vips changed from {Lower(a.OwnVips)} to {Lower(b.OwnVips)}");

@@ -12,9 +12,6 @@ public sealed record DataPlaneOptions
     /// <summary>Frames one receive may return.</summary>
     public int BatchSize { get; init; } = 256;
 
-    /// <summary>Connections tracked per forwarding thread.</summary>
-    public int ConnectionCapacity { get; init; } = 1 << 20;
-
     /// <summary>The configuration file the data plane was started from, which a reload reads again.</summary>
     public string? ConfigFile { get; init; }
 

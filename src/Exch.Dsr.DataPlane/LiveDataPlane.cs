@@ -393,7 +393,7 @@ public sealed class LiveDataPlane : IDisposable
                 port,
                 new ForwardingEngine(ourMac, new ForwardingEngineOptions
                 {
-                    ConnectionCapacity = options.ConnectionCapacity,
+                    ConnectionCapacity = config.Appliance.Connections,
 
                     // Lookups at many clients read random lines of this table: 2 MiB pages spare them the page walks.
                     ConnectionTableMemory = static (address, length) => HugePages.Request(address, length),

@@ -42,7 +42,7 @@ public sealed class ReplaySession
         _config = config;
         _factory = RoutingSnapshotFactory.ForReplay(config);
         var (applianceMac, applianceNote) = RoutingSnapshotFactory.ReplayApplianceMac(config);
-        _engine = new ForwardingEngine(applianceMac, new ForwardingEngineOptions());
+        _engine = new ForwardingEngine(applianceMac, new ForwardingEngineOptions { ConnectionCapacity = config.Appliance.Connections });
         _events = [.. events];
         AddressNotes = [applianceNote, .. _factory.AddressNotes];
         Publish();

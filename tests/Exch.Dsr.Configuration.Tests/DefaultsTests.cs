@@ -26,6 +26,7 @@ public sealed class DefaultsTests
         Assert.That(config.Appliance.OwnVips, Is.False);
         Assert.That(config.Appliance.Mac, Is.Null);
         Assert.That(config.Appliance.Threads, Is.Zero);
+        Assert.That(config.Appliance.Connections, Is.EqualTo(1_048_576));
 
         Assert.That(config.Control.Socket, Is.EqualTo("/run/exch-dsr/control.sock"));
         Assert.That(config.Control.SocketGroup, Is.Null);
@@ -95,6 +96,7 @@ public sealed class DefaultsTests
             own-vips = true
             mac = "00-15-5D-01-02-03"
             threads = 2
+            connections = 4000000
 
             [control]
             socket = "/run/x.sock"
@@ -158,6 +160,7 @@ public sealed class DefaultsTests
             OwnVips = true,
             Mac = PhysicalAddress.Parse("00-15-5D-01-02-03"),
             Threads = 2,
+            Connections = 4_000_000,
         }));
         Assert.That(config.Control, Is.EqualTo(new ControlConfig
         {

@@ -470,6 +470,14 @@ public sealed class ValidationTests
         }));
 
     [Test]
+    public void Connections_out_of_range_either_way()
+        => Assert.That(TestConfigs.Errors(WithService("[appliance]\nconnections = 100")).Concat(TestConfigs.Errors(WithService("[appliance]\nconnections = 20000000"))), Is.EqualTo(new[]
+        {
+            "test.toml:14:15: connections 100 is out of range: allowed 1024 to 16777215",
+            "test.toml:14:15: connections 20000000 is out of range: allowed 1024 to 16777215",
+        }));
+
+    [Test]
     public void Unknown_protocol_and_on_down()
         => Assert.That(TestConfigs.Errors(WithService("protocol = \"sctp\"\non-down = \"drain\"")), Is.EqualTo(new[]
         {

@@ -157,7 +157,7 @@ public sealed class ClusterStateTests
         var cas3 = TestConfigs.Server("CAS3", "192.0.2.13", Cas3Mac);
         var next = config with
         {
-            Appliance = config.Appliance with { Interface = "eth7", Threads = 4 },
+            Appliance = config.Appliance with { Interface = "eth7", Threads = 4, Connections = 2_000_000 },
             Servers = [.. config.Servers, cas3],
             Services = [.. config.Services, Service("smtp", [25], cas3)],
         };
@@ -165,12 +165,13 @@ public sealed class ClusterStateTests
         var (result, diff) = await lab.Cluster.ApplyAsync(next);
 
         Assert.That(result.Ok, Is.False);
-        Assert.That(result.Message, Does.StartWith("the running configuration is kept: 2 changes need a restart"));
+        Assert.That(result.Message, Does.StartWith("the running configuration is kept: 3 changes need a restart"));
         Assert.That(result.Errors, Has.Some.EqualTo("interface changed from eth1 to eth7"));
         Assert.That(result.Errors, Has.Some.EqualTo("threads changed from 1 to 4"));
+        Assert.That(result.Errors, Has.Some.EqualTo("connections changed from 1048576 to 2000000"));
         Assert.That(lab.Cluster.Config, Is.SameAs(lab.Initial));
         Assert.That(lab.Cluster.Published!.Version, Is.EqualTo(version));
-        Assert.That(diff.RestartNeeded, Has.Count.EqualTo(2));
+        Assert.That(diff.RestartNeeded, Has.Count.EqualTo(3));
     }
 
     [Test]

@@ -186,5 +186,34 @@ public sealed class ControlLabTests
         Assert.That(Counted(), Is.EqualTo(0), "the active and inactive counts lc and wlc read");
     }
 
+    [Test]
+    public void With_connections_set_to_1024_the_1025th_connection_is_dropped_and_counted_as_table_full()
+    {
+        using var lab = DsrLab.Create();
+        string config = lab.ConfigText("ring", fixedMacs: false, withSilentServer: false, httpsHealthCheck: false);
+        // Every service keeps finished connections for 5 minutes (FIN_WAIT and CLOSE), however slow the run.
+        const string NoCheck = "[service.check]\nkind = \"none\"";
+        Assert.That(config, Does.Contain(NoCheck));
+        lab.StartForwarderWith(config
+            .Replace("threads = 1", "threads = 1\nconnections = 1024", StringComparison.Ordinal)
+            .Replace(NoCheck, NoCheck + "\n[service.timeouts]\ntcp-fin-wait = \"300s\"\ntcp-close = \"300s\"", StringComparison.Ordinal));
+
+        // 1,034 HTTP requests from one curl, each on a new connection the server closes: the table fills at the
+        // 1,024th connection.
+        int before = lab.ControlJson("status").Status!.Totals.Connections;
+        var curl = DsrLab.Exec(lab.ClientNs, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\n", "--connect-timeout", "0.3",
+            "-H", "Connection: close", $"http://{DsrLab.Vip}/?[1-1034]");
+        var codes = curl.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var totals = lab.ControlJson("status").Status!.Totals;
+        TestContext.Out.WriteLine($"{before} connection(s) before; answers: {string.Join(", ", codes.CountBy(c => c).Select(p => $"{p.Value} x {p.Key}"))}; {lab.Control("status").Output}");
+
+        Assert.That(codes, Has.Length.EqualTo(1034), curl.ToString());
+        Assert.That(codes.Count(c => c != "000"), Is.EqualTo(1024 - before), "every connection the table had room for was answered (any HTTP status)");
+        Assert.That(totals.Connections, Is.EqualTo(1024));
+        Assert.That(totals.Dropped, Is.GreaterThanOrEqualTo(1034 - 1024 + before), "each refused connection's SYN");
+        Assert.That(Shell.WaitUntil(() => lab.Forwarder!.Output.Contains("connection table full", StringComparison.Ordinal), TimeSpan.FromSeconds(5)),
+            Is.True, $"the status line names the drop reason{Said(lab)}");
+    }
+
     private static string Said(DsrLab lab) => $"; exch-dsr said:\n{lab.Forwarder?.Output}";
 }

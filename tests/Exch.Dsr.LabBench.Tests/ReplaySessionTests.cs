@@ -82,6 +82,26 @@ public sealed class ReplaySessionTests
     }
 
     [Test]
+    public void ATableOfTheConfiguredConnectionsDropsTheNewConnectionsBeyondIt()
+    {
+        // [appliance] connections = 1024: 1,100 clients open a connection each within a second, none closes.
+        var config = TestConfigs.Exchange() with { Appliance = new ApplianceConfig { Connections = 1024 } };
+        var capture = new CaptureBuilder();
+        for (var i = 0; i < 1100; i++)
+        {
+            capture.At(i * 0.0005, Syn($"192.0.{2 + (i / 250)}.{1 + (i % 250)}", 443));
+        }
+
+        var (report, _, _) = Replay(capture, config);
+
+        Assert.That(report.FramesForwarded, Is.EqualTo(1024));
+        Assert.That(report.Dropped, Is.EqualTo(new[] { KeyValuePair.Create("connection table full", 76L) }));
+
+        var (roomy, _, _) = Replay(capture);
+        Assert.That((roomy.FramesForwarded, roomy.Dropped.Count), Is.EqualTo((1100L, 0)), "the default table takes them all");
+    }
+
+    [Test]
     public void FramesOfEverySizeLeaveInTheirOrderWithTheirTimestamps()
     {
         // Frames from 54 to 8,954 bytes, and one of 70,000 bytes (no Ethernet frame: read, counted, not forwarded).

@@ -30,6 +30,7 @@ public sealed class CheckConfigCommandTests
         Assert.That(run.StandardOutput, Does.Contain("https GET /owa on port 443, status 2xx or 3xx, body contains \"utlook\""));
         Assert.That(run.StandardOutput, Does.Contain("lc (least connections)"));
         Assert.That(run.StandardOutput, Does.Contain("CAS1 (192.0.2.11, weight 1), CAS2 (192.0.2.12, weight 1)"));
+        Assert.That(run.StandardOutput, Does.Match(@"connections +1,048,576 per forwarding thread \(a table of 128 MiB each\)"));
         Assert.That(run.StandardOutput, Does.Not.Contain("\u001b["), "no colour codes when redirected");
     }
 
@@ -63,10 +64,11 @@ public sealed class CheckConfigCommandTests
         var ring = await ExchDsrProcess.RunAsync(
             ["check-config", "config/exch-dsr.toml"],
             workingDirectory: ExchDsrProcess.RepositoryRoot(),
-            environment: new Dictionary<string, string?> { ["EXCHDSR_appliance__backend"] = "ring", ["EXCHDSR_appliance__threads"] = "2" });
+            environment: new Dictionary<string, string?> { ["EXCHDSR_appliance__backend"] = "ring", ["EXCHDSR_appliance__threads"] = "2", ["EXCHDSR_appliance__connections"] = "4096" });
 
         Assert.That(ring.ExitCode, Is.Zero, ring.ToString());
         Assert.That(ring.StandardOutput, Does.Contain("ring (AF_PACKET").And.Contain("frame (TPACKET_V2").And.Match(@"threads +2"));
+        Assert.That(ring.StandardOutput, Does.Match(@"connections +4,096 per forwarding thread \(a table of 512 KiB each\)"));
 
         var bad = await ExchDsrProcess.RunAsync(
             ["check-config", "config/exch-dsr.toml"],

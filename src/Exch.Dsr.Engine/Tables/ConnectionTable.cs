@@ -118,6 +118,9 @@ public sealed class ConnectionTable
     /// <summary>Live connections the table holds at most.</summary>
     public int Capacity { get; }
 
+    /// <summary>Bytes a table of <paramref name="capacity"/> connections reserves: two 64-byte slots each.</summary>
+    public static long BytesFor(int capacity) => 2L * capacity * Unsafe.SizeOf<ConnectionEntry>();
+
     /// <summary>Slots of the open-addressed array: 2 × <see cref="Capacity"/>, 64 bytes each.</summary>
     public int SlotCount => _slotCount;
 

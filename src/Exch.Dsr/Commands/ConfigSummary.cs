@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Exch.Dsr.Configuration;
+using Exch.Dsr.Engine.Tables;
 
 namespace Exch.Dsr.Commands;
 
@@ -36,6 +37,8 @@ internal static class ConfigSummary
         Line(output, "threads", appliance.Backend == CaptureBackend.Pcap
             ? "1 (the pcap backend cannot fan out over threads)"
             : appliance.Threads == 0 ? $"0 (one per core: {Environment.ProcessorCount} here)" : appliance.Threads.ToString(CultureInfo.InvariantCulture));
+        Line(output, "connections", string.Create(CultureInfo.InvariantCulture,
+            $"{appliance.Connections:N0} per forwarding thread (a table of {Size(ConnectionTable.BytesFor(appliance.Connections))} each)"));
 
         output.WriteLine();
         output.WriteLine("Control");
@@ -132,6 +135,10 @@ internal static class ConfigSummary
         => string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
 
     private static string Count(int count, string noun) => $"{count} {noun}{(count == 1 ? string.Empty : "s")}";
+
+    private static string Size(long bytes) => bytes >= 1 << 20
+        ? string.Create(CultureInfo.InvariantCulture, $"{bytes / (1 << 20):N0} MiB")
+        : string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024:N0} KiB");
 
     private static void Line(TextWriter output, string label, string value) => output.WriteLine($"  {label.PadRight(LabelWidth)}{value}");
 }
