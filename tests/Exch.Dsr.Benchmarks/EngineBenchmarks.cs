@@ -59,10 +59,10 @@ public class KnownClientBenchmarks
     /// entry, and a ring with one ACK per slot from client <paramref name="slotClients"/>[slot], every one of them
     /// validated (forwarded on its existing flow, MACs rewritten) before anything is timed.
     /// </summary>
-    internal static (ForwardingEngine Engine, InMemoryFrameRing Frames) SetUpKnownClients(int clients, int[] slotClients, ref long nowNs, bool hugePages = false)
+    internal static (ForwardingEngine Engine, InMemoryFrameRing Frames) SetUpKnownClients(int clients, int[] slotClients, ref long nowNs, bool hugePages = false, int connections = EngineLab.TableCapacity)
     {
         var timeouts = ConnectionTimeouts.Lvs with { TcpEstablished = TimeSpan.FromHours(1) };
-        var engine = EngineLab.CreateEngine(EngineLab.OwaHttps(TimeSpan.FromHours(4), timeouts), hugePages);
+        var engine = EngineLab.CreateEngine(EngineLab.OwaHttps(TimeSpan.FromHours(4), timeouts), hugePages, connections);
 
         // Every client's handshake: the SYN schedules it and creates its persistence entry, the ACK establishes it.
         var handshake = new InMemoryFrameRing(2, EngineLab.Appliance, EngineLab.Router);
@@ -130,6 +130,54 @@ public class KnownClientBenchmarks
         if (forwarded != _timedFrames || created != 0)
         {
             throw new InvalidOperationException($"timed {_timedFrames} frames: {forwarded} forwarded, {created} new connections (expected all forwarded, none new)");
+        }
+    }
+}
+
+/// <summary>
+/// The same million known clients in uniformly random order, batched, on huge pages, with the connection table four
+/// times the default (<c>[appliance] connections = 4194304</c>, 512 MiB a thread): at a load of 0.12 instead of 0.48,
+/// 94 % of the flows sit in their home slot instead of 76 %, so fewer lookups read a second line. The price of memory
+/// for speed at many clients.
+/// </summary>
+[MemoryDiagnoser]
+public class RoomyTableBenchmarks
+{
+    public const int Clients = 1_000_000;
+    public const int Connections = 4 * EngineLab.TableCapacity;
+
+    private readonly EngineCountersSnapshot _counters = new();
+    private ForwardingEngine _engine = null!;
+    private InMemoryFrameRing _frames = null!;
+    private long _nowNs = KnownClientBenchmarks.StartNs;
+    private int _cursor;
+    private long _timedFrames;
+    private long _forwardedBefore;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        (_engine, _frames) = KnownClientBenchmarks.SetUpKnownClients(Clients, EngineLab.Shuffled(Clients, seed: 1124), ref _nowNs, hugePages: true, Connections);
+        _engine.CopyCountersTo(_counters);
+        _forwardedBefore = _counters.Verdict(ForwardVerdict.Forwarded);
+    }
+
+    [Benchmark(OperationsPerInvoke = KnownClientBenchmarks.Batch, Description = "known client (ACK), 1M, ProcessBatch of 32, huge pages, connections = 4194304")]
+    public int KnownClientBatched()
+    {
+        var forwarded = _frames.ProcessBatches(_engine, KnownClientBenchmarks.Batch, KnownClientBenchmarks.RxBatch, KnownClientBenchmarks.FrameIntervalNs, ref _nowNs, ref _cursor);
+        _timedFrames += KnownClientBenchmarks.Batch;
+        return forwarded;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _engine.CopyCountersTo(_counters);
+        var forwarded = _counters.Verdict(ForwardVerdict.Forwarded) - _forwardedBefore;
+        if (forwarded != _timedFrames)
+        {
+            throw new InvalidOperationException($"timed {_timedFrames} frames: {forwarded} forwarded (expected all)");
         }
     }
 }

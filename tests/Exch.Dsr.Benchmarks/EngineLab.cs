@@ -46,12 +46,13 @@ internal static class EngineLab
     };
 
     /// <param name="hugePages">Ask for huge pages over the connection table, as the live forwarder does.</param>
-    public static ForwardingEngine CreateEngine(VirtualService service, bool hugePages = false)
+    /// <param name="connections">The connection table's capacity (<c>[appliance] connections</c>).</param>
+    public static ForwardingEngine CreateEngine(VirtualService service, bool hugePages = false, int connections = TableCapacity)
     {
         var snapshot = new RoutingSnapshotBuilder().Build(Servers, [service]);
         var engine = new ForwardingEngine(Appliance, new ForwardingEngineOptions
         {
-            ConnectionCapacity = TableCapacity,
+            ConnectionCapacity = connections,
             ConnectionTableMemory = hugePages ? static (address, length) => HugePages.Request(address, length) : null,
         });
         engine.Publish(snapshot);
