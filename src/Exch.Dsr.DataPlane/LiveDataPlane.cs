@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Exch.Dsr.Capture.LibPcap;
 using Exch.Dsr.Capture.Memory;
 using Exch.Dsr.Capture.PacketRing;
@@ -394,6 +395,9 @@ public sealed class LiveDataPlane : IDisposable
                 new ForwardingEngine(ourMac, new ForwardingEngineOptions
                 {
                     ConnectionCapacity = config.Appliance.Connections,
+
+                    // A seed nobody outside knows, so no sender can aim its flows at one probe cluster or chain.
+                    TableHashSeed = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(sizeof(ulong))),
 
                     // Lookups at many clients read random lines of this table: 2 MiB pages spare them the page walks.
                     ConnectionTableMemory = static (address, length) => HugePages.Request(address, length),

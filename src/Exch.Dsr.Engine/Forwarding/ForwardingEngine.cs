@@ -76,8 +76,8 @@ public sealed class ForwardingEngine
     {
         ApplianceMac = applianceMac;
         _options = options ?? new ForwardingEngineOptions();
-        _connections = new ConnectionTable(_options.ConnectionCapacity, _persistence, _options.ConnectionTableMemory);
-        _fragments = new FragmentTable(_options.FragmentCapacity, _options.FragmentTimeout.Ticks * 100);
+        _connections = new ConnectionTable(_options.ConnectionCapacity, _persistence, _options.ConnectionTableMemory, _options.TableHashSeed);
+        _fragments = new FragmentTable(_options.FragmentCapacity, _options.FragmentTimeout.Ticks * 100, _options.TableHashSeed);
         _sweepIntervalNs = Math.Clamp(_options.SweepInterval.Ticks * 100, 1, MaxSweepIntervalNs);
     }
 
@@ -888,7 +888,7 @@ public sealed class ForwardingEngine
                 }
 
                 RetirePersistence(id, table);
-                _persistence.Set(id, new PersistenceTable(service.PersistenceTableSize, service.PersistenceTimeoutNs, _counterServers));
+                _persistence.Set(id, new PersistenceTable(service.PersistenceTableSize, service.PersistenceTimeoutNs, _counterServers, _options.TableHashSeed));
             }
             else if (table is not null)
             {

@@ -84,6 +84,7 @@ public sealed class ConnectionTable
     private const int PushedUnitShift = 30;
 
     private readonly LineAlignedArray<ConnectionEntry> _slots;
+    private readonly ulong _hashSeed;
     private readonly int _slotCount;
 
     // One bit per slot, set while it holds an entry: the sweep skips free slots here, 64 to a word and the whole
@@ -104,8 +105,10 @@ public sealed class ConnectionTable
     private SweepPacer _pacer;
 
     /// <param name="slotMemory">Told the slots' address and length before anything is written there (huge pages).</param>
-    public ConnectionTable(int capacity, PersistenceTableSet persistence, Action<nint, nuint>? slotMemory = null)
+    /// <param name="hashSeed">Mixed into <see cref="Home"/> (<see cref="Forwarding.ForwardingEngineOptions.TableHashSeed"/>).</param>
+    public ConnectionTable(int capacity, PersistenceTableSet persistence, Action<nint, nuint>? slotMemory = null, ulong hashSeed = 0)
     {
+        _hashSeed = hashSeed;
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _persistence = persistence;
         Capacity = capacity;
@@ -528,14 +531,15 @@ public sealed class ConnectionTable
     private static uint ToUnits(long ns) => (uint)Math.Clamp(ns >> PushedUnitShift, 0, uint.MaxValue);
 
     /// <summary>
-    /// The home slot: one multiply-and-mix of the 5-tuple (not <see cref="FlowKey.StableHash"/>, whose five mixes
-    /// cost more than the rest of a cached lookup), mapped onto the slots by a multiply instead of a division.
+    /// The home slot: one multiply-and-mix of the 5-tuple and the table's seed (not <see cref="FlowKey.StableHash"/>,
+    /// whose five mixes cost more than the rest of a cached lookup), mapped onto the slots by a multiply instead of a
+    /// division.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Home(in FlowKey key)
     {
         var vip = (key.Vip.Low + key.Protocol) ^ (key.Vip.High * 0xC2B2_AE3D_27D4_EB4FUL);
-        var hash = StableHashing.Mix(key.Client.Low ^ (key.Client.High * 0x9E37_79B9_7F4A_7C15UL)
+        var hash = StableHashing.Mix(_hashSeed ^ key.Client.Low ^ (key.Client.High * 0x9E37_79B9_7F4A_7C15UL)
             ^ (vip * 0x1656_67B1_9E37_79F9UL) ^ ((ulong)key.ClientPort << 48) ^ ((ulong)key.VipPort << 32));
         return (int)(((hash >> 32) * (ulong)(uint)_slotCount) >> 32);
     }

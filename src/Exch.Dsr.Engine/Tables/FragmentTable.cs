@@ -42,10 +42,13 @@ public sealed class FragmentTable
     private readonly int[] _buckets;
     private readonly int _bucketMask;
     private readonly long _timeoutNs;
+    private readonly ulong _hashSeed;
     private int _next;
 
-    public FragmentTable(int capacity, long timeoutNs)
+    /// <param name="hashSeed">Mixed into the bucket hash (<see cref="Forwarding.ForwardingEngineOptions.TableHashSeed"/>).</param>
+    public FragmentTable(int capacity, long timeoutNs, ulong hashSeed = 0)
     {
+        _hashSeed = hashSeed;
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _entries = new FragmentEntry[capacity];
         _buckets = new int[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)capacity)];
@@ -147,5 +150,5 @@ public sealed class FragmentTable
     }
 
     private int Bucket(in IpAddress128 source, in IpAddress128 destination, byte protocol, uint identification)
-        => (int)StableHashing.Mix(source.StableHash() ^ (destination.StableHash() * 31) ^ ((ulong)identification << 8) ^ protocol) & _bucketMask;
+        => (int)StableHashing.Mix(_hashSeed ^ source.StableHash() ^ (destination.StableHash() * 31) ^ ((ulong)identification << 8) ^ protocol) & _bucketMask;
 }

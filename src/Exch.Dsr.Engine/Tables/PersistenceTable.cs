@@ -64,6 +64,7 @@ public sealed class PersistenceTable
     private readonly PersistenceEntry[] _entries;
     private readonly int[] _buckets;
     private readonly int _bucketMask;
+    private readonly ulong _hashSeed;
 
     // Entries from here on have never been used; below it, removed ones are chained from _free.
     private int _neverUsed;
@@ -77,8 +78,10 @@ public sealed class PersistenceTable
     // Entries by server id, so a status read copies them instead of walking every entry on the forwarding thread.
     private int[] _byServer = [];
 
-    public PersistenceTable(int capacity, long timeoutNs, int serverIdCapacity = 0)
+    /// <param name="hashSeed">Mixed into the bucket hash (<see cref="Forwarding.ForwardingEngineOptions.TableHashSeed"/>).</param>
+    public PersistenceTable(int capacity, long timeoutNs, int serverIdCapacity = 0, ulong hashSeed = 0)
     {
+        _hashSeed = hashSeed;
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _entries = new PersistenceEntry[capacity];
         _buckets = new int[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)capacity)];
@@ -359,7 +362,9 @@ public sealed class PersistenceTable
         }
     }
 
-    private int Bucket(in IpAddress128 client) => (int)client.StableHash() & _bucketMask;
+    // With seed 0 this is the address's StableHash.
+    internal int Bucket(in IpAddress128 client)
+        => (int)StableHashing.Mix(client.High ^ StableHashing.Mix(client.Low ^ _hashSeed)) & _bucketMask;
 
     private void LinkMostRecent(int index)
     {

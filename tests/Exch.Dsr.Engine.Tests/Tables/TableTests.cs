@@ -183,6 +183,34 @@ public sealed class TableTests
     }
 
     [Test]
+    public void TheHashSeedMovesWhereFlowsLandAndNothingElse()
+    {
+        // The same 1,000 flows in tables with no seed and two seeds: each table finds every flow, and a seed puts
+        // nearly every flow's home slot elsewhere, so a sender who cannot know the seed cannot choose flows that meet
+        // in one cluster.
+        var keys = Enumerable.Range(0, 1000).Select(i => new FlowKey(Client(i), Client(999), (ushort)(40000 + i), 443, 6)).ToArray();
+        var tables = new[] { 0UL, 0x5DEE_CE66_D1CE_4E5BUL, 0x2545_F491_4F6C_DD1DUL }.Select(seed => new ConnectionTable(4096, new PersistenceTableSet(), hashSeed: seed)).ToArray();
+        foreach (var table in tables)
+        {
+            table.EnsureServerCapacity(1);
+            foreach (var key in keys)
+            {
+                table.Add(key, 0, 0, ConnectionState.Established, Timeout, -1, 0);
+            }
+
+            Assert.That(keys.Select(key => table.Find(key, 1)), Has.All.GreaterThanOrEqualTo(0));
+        }
+
+        Assert.That(keys.Count(key => tables[0].Home(key) != tables[1].Home(key)), Is.GreaterThan(990));
+        Assert.That(keys.Count(key => tables[1].Home(key) != tables[2].Home(key)), Is.GreaterThan(990));
+
+        // The persistence table's buckets move too (PersistenceTableAgreesWithADictionary... runs a seeded table).
+        var plain = new PersistenceTable(1 << 16, Timeout);
+        var seeded = new PersistenceTable(1 << 16, Timeout, 0, 0x5DEE_CE66_D1CE_4E5BUL);
+        Assert.That(Enumerable.Range(0, 1000).Count(i => plain.Bucket(Client(i)) != seeded.Bucket(Client(i))), Is.GreaterThan(990));
+    }
+
+    [Test]
     public void LruOrderFollowsTouches()
     {
         var table = new PersistenceTable(2, Timeout);
@@ -354,16 +382,17 @@ public sealed class TableTests
         Assert.That(fresh.Count, Is.Zero, "a whole interval later, the whole table");
     }
 
-    [TestCase(50, 1)]
-    [TestCase(64, 2)]
-    [TestCase(200, 3)]
-    public void ALapOfTheSweepFindsEveryExpiredEntryAfterARandomHistory(int capacity, int seed)
+    [TestCase(50, 1, 0UL)]
+    [TestCase(64, 2, 0UL)]
+    [TestCase(200, 3, 0UL)]
+    [TestCase(200, 4, 0x5DEE_CE66_D1CE_4E5BUL)]
+    public void ALapOfTheSweepFindsEveryExpiredEntryAfterARandomHistory(int capacity, int seed, ulong hashSeed)
     {
         // Adds, removals (which shift clusters back) and partial sweeps at random, on a table small enough to be full
         // of clusters; a capacity of 50 leaves the last bitmap word part-used. After every step a lap of the sweep must
         // leave exactly the entries whose time has not come: an occupied slot the bitmap hid would stay behind.
         var random = new Random(seed);
-        var connections = new ConnectionTable(capacity, new PersistenceTableSet());
+        var connections = new ConnectionTable(capacity, new PersistenceTableSet(), hashSeed: hashSeed);
         connections.EnsureServerCapacity(1);
         var live = new Dictionary<FlowKey, long>();
         var now = Time.Second;
@@ -406,15 +435,16 @@ public sealed class TableTests
         }
     }
 
-    [TestCase(1)]
-    [TestCase(2)]
-    [TestCase(3)]
-    public void PersistenceTableAgreesWithADictionaryThroughAddsRemovalsAndReclaims(int seed)
+    [TestCase(1, 0UL)]
+    [TestCase(2, 0UL)]
+    [TestCase(3, 0UL)]
+    [TestCase(4, 0x5DEE_CE66_D1CE_4E5BUL)]
+    public void PersistenceTableAgreesWithADictionaryThroughAddsRemovalsAndReclaims(int seed, ulong hashSeed)
     {
         // 24 entries over 32 buckets and 60 clients: long chains, removals from their heads, middles and tails, entries
         // handed out fresh and then reused, and reclaims when full.
         var random = new Random(seed);
-        var table = new PersistenceTable(24, Timeout, 4);
+        var table = new PersistenceTable(24, Timeout, 4, hashSeed);
         var model = new Dictionary<IpAddress128, (int Server, long Expires)>();
         var now = Time.Second;
         for (var step = 0; step < 20_000; step++)
