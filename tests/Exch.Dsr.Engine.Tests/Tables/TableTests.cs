@@ -211,6 +211,65 @@ public sealed class TableTests
     }
 
     [Test]
+    public void FlowsAimedAtOneSlotOfAnUnseededTableSpreadOverASeededOne()
+    {
+        // What a sender who knows this code can do: pick 300 IPv6 interface ids in its own /64 whose flows to one VIP
+        // all hash to slot 1000 of an unseeded table (the home slot's mix is a bijection, so it is run backwards).
+        const int Flows = 300;
+        var prefix = 0x2001_0DB8_0000_0001UL;
+        var vip = IpAddress128.FromIPv4(0xC000_020A);
+        var unseeded = new ConnectionTable(4096, new PersistenceTableSet());
+        var vipTerm = ((vip.Low + 6) ^ (vip.High * 0xC2B2_AE3D_27D4_EB4FUL)) * 0x1656_67B1_9E37_79F9UL;
+        var keys = new FlowKey[Flows];
+        for (var i = 0; i < Flows; i++)
+        {
+            // Slot 1000 of 8,192: the hash's top 13 bits are 1000; the rest varies per flow.
+            var hash = (1000UL << 51) | ((ulong)i << 20) | 0x5A5A5;
+            var mixed = UnMix(hash) ^ (prefix * 0x9E37_79B9_7F4A_7C15UL) ^ vipTerm ^ (50000UL << 48) ^ (443UL << 32);
+            keys[i] = new FlowKey(new IpAddress128(prefix, mixed), vip, 50000, 443, 6);
+        }
+
+        Assert.That(keys.Select(key => unseeded.Home(key)).Distinct(), Is.EqualTo(new[] { 1000 }), "the aim holds without a seed");
+
+        int LongestProbe(ConnectionTable table)
+        {
+            table.EnsureServerCapacity(1);
+            foreach (var key in keys)
+            {
+                table.Add(key, 0, 0, ConnectionState.Established, Timeout, -1, 0);
+            }
+
+            return keys.Max(key => (table.Find(key, 1) - table.Home(key) + table.SlotCount) % table.SlotCount);
+        }
+
+        Assert.That(LongestProbe(unseeded), Is.EqualTo(Flows - 1), "one cluster: the last flow is found 299 slots on");
+        Assert.That(LongestProbe(new ConnectionTable(4096, new PersistenceTableSet(), hashSeed: 0x5DEE_CE66_D1CE_4E5BUL)), Is.LessThan(8), "with a seed the same flows scatter");
+    }
+
+    /// <summary>The inverse of <see cref="StableHashing.Mix"/>.</summary>
+    private static ulong UnMix(ulong x)
+    {
+        x ^= (x >> 31) ^ (x >> 62);
+        x *= ModularInverse(0x94D0_49BB_1331_11EBUL);
+        x ^= (x >> 27) ^ (x >> 54);
+        x *= ModularInverse(0xBF58_476D_1CE4_E5B9UL);
+        x ^= (x >> 30) ^ (x >> 60);
+        return x;
+    }
+
+    // Newton's iteration for the inverse of an odd number modulo 2^64: each step doubles the correct low bits.
+    private static ulong ModularInverse(ulong odd)
+    {
+        var inverse = odd;
+        for (var i = 0; i < 5; i++)
+        {
+            inverse *= 2 - (odd * inverse);
+        }
+
+        return inverse;
+    }
+
+    [Test]
     public void LruOrderFollowsTouches()
     {
         var table = new PersistenceTable(2, Timeout);
