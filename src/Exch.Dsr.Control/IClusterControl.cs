@@ -113,7 +113,11 @@ public sealed record MemberStatus(
     double BitsPerSecond);
 
 /// <summary>Totals over the forwarding threads.</summary>
-public sealed record DataPlaneTotals(long Forwarded, long Dropped, long Answered, long NotOurs, long KernelDropped, long SendFailures, int Connections);
+public sealed record DataPlaneTotals(long Forwarded, long Dropped, long Answered, long NotOurs, long KernelDropped, long SendFailures, int Connections)
+{
+    /// <summary>Connections the forwarding threads track at most, together; 0 when not known.</summary>
+    public long ConnectionCapacity { get; init; }
+}
 
 /// <summary>One connection, as <c>ipvsadm -Lnc</c> shows it.</summary>
 /// <param name="Protocol">tcp or udp.</param>

@@ -157,7 +157,10 @@ public sealed class ClusterControl : IClusterControl, IAsyncDisposable
             _cluster.ConfigLoadedAt,
             StartedAt,
             services,
-            new DataPlaneTotals(totals.Forwarded, totals.Dropped, totals.Answered, totals.NotOurs, totals.KernelDropped, totals.SendFailures, totals.Connections));
+            new DataPlaneTotals(totals.Forwarded, totals.Dropped, totals.Answered, totals.NotOurs, totals.KernelDropped, totals.SendFailures, totals.Connections)
+            {
+                ConnectionCapacity = totals.ConnectionCapacity,
+            });
     }
 
     /// <exception cref="ArgumentException">The filter names an unknown service or server, or its client is not an address or CIDR prefix.</exception>

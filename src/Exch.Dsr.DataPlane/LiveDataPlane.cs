@@ -43,6 +43,9 @@ public sealed class DataPlaneStartupException : Exception
 /// <param name="Connections">Tracked connections.</param>
 public sealed record DataPlaneStatus(long Forwarded, long Dropped, long Answered, long NotOurs, long KernelDropped, long SendFailures, int Connections)
 {
+    /// <summary>Connections the forwarding threads track at most, together (<c>[appliance] connections</c> each).</summary>
+    public long ConnectionCapacity { get; init; }
+
     /// <summary>The reasons behind <see cref="Dropped"/> that are not zero, e.g. "no server 2, mid-stream without state 1"; empty when nothing was dropped.</summary>
     public string DropReasons { get; init; } = string.Empty;
 }
@@ -236,6 +239,7 @@ public sealed class LiveDataPlane : IDisposable
         long forwarded = 0, answered = 0, notOurs = 0, kernelDropped = 0, sendFailures = 0, truncated = 0;
         var dropped = new long[DroppedVerdicts.Length];
         int connections = 0;
+        long capacity = 0;
         foreach (var w in _workers)
         {
             forwarded += w.Verdicts(ForwardVerdict.Forwarded);
@@ -251,6 +255,7 @@ public sealed class LiveDataPlane : IDisposable
             kernelDropped += counters.KernelDropped;
             sendFailures += counters.SendFailures;
             connections += w.Engine.ConnectionCount;
+            capacity += w.Engine.ConnectionCapacity;
         }
 
         // Named in the status line so an operator can tell a dead member (no server) from a restart's orphans (mid-stream).
@@ -258,6 +263,7 @@ public sealed class LiveDataPlane : IDisposable
         return new DataPlaneStatus(forwarded, dropped.Sum() + truncated, answered, notOurs, kernelDropped, sendFailures, connections)
         {
             DropReasons = string.Join(", ", reasons.Select(r => $"{r.Name} {r.Count}")),
+            ConnectionCapacity = capacity,
         };
     }
 

@@ -39,7 +39,7 @@ internal sealed class FakeClusterControl : IClusterControl
                 new MemberStatus("CAS1", "10.0.0.11", "02:00:00:00:00:11", "up", null, null, 1, 0, 0, 0, 0, 0, 0, 0),
             ]),
         ],
-        new DataPlaneTotals(1010, 3, 7, 20, 0, 0, 16));
+        new DataPlaneTotals(1010, 3, 7, 20, 0, 0, 16) { ConnectionCapacity = 2_097_152 });
 
     public IReadOnlyList<ConnectionRow> Connections { get; set; } =
     [

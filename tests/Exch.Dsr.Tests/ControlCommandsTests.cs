@@ -55,7 +55,7 @@ public sealed class ControlCommandsTests
             Assert.That(lines[5], Does.Match(@"^  -> +CAS2 +10\.0\.0\.12 +drained +0 +0 +1 +1 +0 +0$"));
             Assert.That(lines[6].Trim(), Is.EqualTo("health check: tcp: connection refused (3 of 3)"));
             Assert.That(lines[7], Does.Match(@"^TCP +10\.0\.0\.100:25 +lc +\[smtp\]$"));
-            Assert.That(lines[^1], Is.EqualTo("Totals: forwarded 1010, dropped 3, answered 7, not ours 20, kernel dropped 0, send failures 0, connections 16"));
+            Assert.That(lines[^1], Is.EqualTo("Totals: forwarded 1010, dropped 3, answered 7, not ours 20, kernel dropped 0, send failures 0, connections 16 of 2097152"));
         });
 
         // Every column of the member lines starts at the same place.

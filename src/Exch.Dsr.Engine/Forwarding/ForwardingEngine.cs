@@ -331,6 +331,9 @@ public sealed class ForwardingEngine
 
     public int ConnectionCount => _connections.Count;
 
+    /// <summary>Connections the engine tracks at most (<see cref="ForwardingEngineOptions.ConnectionCapacity"/>).</summary>
+    public int ConnectionCapacity => _connections.Capacity;
+
     /// <summary>Every connection entry. Allocates: status views only.</summary>
     public IReadOnlyList<ConnectionEntryView> ListConnections() => _connections.Snapshot();
 

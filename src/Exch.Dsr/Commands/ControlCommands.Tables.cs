@@ -97,7 +97,7 @@ internal static class ControlTables
         var totals = status.Totals;
         output.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"Totals: forwarded {totals.Forwarded}, dropped {totals.Dropped}, answered {totals.Answered}, not ours {totals.NotOurs}, kernel dropped {totals.KernelDropped}, send failures {totals.SendFailures}, connections {totals.Connections}"));
+            $"Totals: forwarded {totals.Forwarded}, dropped {totals.Dropped}, answered {totals.Answered}, not ours {totals.NotOurs}, kernel dropped {totals.KernelDropped}, send failures {totals.SendFailures}, connections {totals.Connections}{(totals.ConnectionCapacity > 0 ? $" of {totals.ConnectionCapacity}" : string.Empty)}"));
     }
 
     public static void WriteConnections(TextWriter output, IReadOnlyList<ConnectionRow> rows)

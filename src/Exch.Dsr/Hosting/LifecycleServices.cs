@@ -93,7 +93,7 @@ internal sealed class StatusReporter(ForwarderService forwarder, TimeSpan interv
         string rate = before is null
             ? "stopped"
             : $"{((now.Forwarded - before.Forwarded) / interval.TotalSeconds).ToString("0.#", CultureInfo.InvariantCulture)} frames/s";
-        ServiceLog.Status(logger, now.Forwarded, rate, now.Dropped, now.DropReasons.Length == 0 ? string.Empty : $" ({now.DropReasons})", now.Answered, now.NotOurs, now.KernelDropped, now.SendFailures, now.Connections);
+        ServiceLog.Status(logger, now.Forwarded, rate, now.Dropped, now.DropReasons.Length == 0 ? string.Empty : $" ({now.DropReasons})", now.Answered, now.NotOurs, now.KernelDropped, now.SendFailures, now.Connections, now.ConnectionCapacity);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -5,8 +5,8 @@ namespace Exch.Dsr.Hosting;
 /// <summary>The service host's log lines, with fixed event ids (60-79).</summary>
 internal static partial class ServiceLog
 {
-    [LoggerMessage(EventId = 60, Level = LogLevel.Information, Message = "status: forwarded {Forwarded} ({Rate}), dropped {Dropped}{DropReasons}, answered {Answered}, not ours {NotOurs}, kernel dropped {KernelDropped}, send failures {SendFailures}, connections {Connections}")]
-    public static partial void Status(ILogger logger, long forwarded, string rate, long dropped, string dropReasons, long answered, long notOurs, long kernelDropped, long sendFailures, int connections);
+    [LoggerMessage(EventId = 60, Level = LogLevel.Information, Message = "status: forwarded {Forwarded} ({Rate}), dropped {Dropped}{DropReasons}, answered {Answered}, not ours {NotOurs}, kernel dropped {KernelDropped}, send failures {SendFailures}, connections {Connections} of {ConnectionCapacity}")]
+    public static partial void Status(ILogger logger, long forwarded, string rate, long dropped, string dropReasons, long answered, long notOurs, long kernelDropped, long sendFailures, int connections, long connectionCapacity);
 
     [LoggerMessage(EventId = 61, Level = LogLevel.Information, Message = "SIGHUP received: reloading the configuration")]
     public static partial void Hangup(ILogger logger);
