@@ -84,8 +84,5 @@ internal sealed unsafe class LineAlignedArray<T>
         }
     }
 
-    /// <summary>The whole array as a span, for loops over every element (status views, not the packet path).</summary>
-    public Span<T> AsSpan() => new(_first, Length);
-
     private static void ThrowIndexOutOfRange() => throw new IndexOutOfRangeException();
 }

@@ -270,6 +270,41 @@ public sealed class TableTests
     }
 
     [Test]
+    public void DetachingAServicesPersistenceUnlinksExactlyItsConnections()
+    {
+        // 300 connections of two services on a table of 4,096 slots, every one linked to a persistence entry; slots 0
+        // and the last are occupied too, where a walk over the occupancy bitmap starts and ends.
+        var set = new PersistenceTableSet();
+        var tables = new[] { new PersistenceTable(512, Timeout), new PersistenceTable(512, Timeout) };
+        set.Set(0, tables[0]);
+        set.Set(1, tables[1]);
+        var connections = new ConnectionTable(2048, set);
+        connections.EnsureMemberCapacity(2, 4);
+        var keys = new List<FlowKey>();
+        for (var i = 0; keys.Count < 300 || !keys.Any(k => connections.Home(k) == 0) || !keys.Any(k => connections.Home(k) == connections.SlotCount - 1); i++)
+        {
+            var key = new FlowKey(Client(i), Client(999), (ushort)(1000 + (i % 50_000)), 443, 6);
+            var home = connections.Home(key);
+            if (keys.Count >= 300 && home != 0 && home != connections.SlotCount - 1)
+            {
+                continue;
+            }
+
+            var service = keys.Count % 2;
+            connections.Add(key, service, 1, ConnectionState.Established, Timeout, tables[service].Add(Client(i), 1, 0), 0);
+            keys.Add(key);
+        }
+
+        Assert.That(connections.Snapshot(), Has.Count.EqualTo(keys.Count), "the listing finds every connection, the first and last slots too");
+        connections.DetachPersistence(0);
+
+        var listed = connections.Snapshot();
+        Assert.That(listed.Where(c => c.ServiceId == 0).Select(c => c.Persistent), Has.All.False);
+        Assert.That(listed.Where(c => c.ServiceId == 1).Select(c => c.Persistent), Has.All.True);
+        Assert.That(listed.Select(c => c.Key), Is.EquivalentTo(keys));
+    }
+
+    [Test]
     public void LruOrderFollowsTouches()
     {
         var table = new PersistenceTable(2, Timeout);
