@@ -97,17 +97,7 @@ public sealed class TableTests
     [Test]
     public void FloodOfNewSourcesCannotEvictClientsWithConnections()
     {
-        var set = new PersistenceTableSet();
-        var table = new PersistenceTable(16, Timeout);
-        set.Set(0, table);
-        var connections = new ConnectionTable(64, set);
-        connections.EnsureServerCapacity(4);
-        for (var i = 0; i < 4; i++)
-        {
-            var p = table.Add(Client(i), 1, 0);
-            connections.Add(new FlowKey(Client(i), Client(999), 1000, 443, 6), 0, 1, ConnectionState.Established, 10_000 * Time.Second, p, 0);
-        }
-
+        var table = WithHeldClients(16, 4);
         for (var i = 1000; i < 11_000; i++)
         {
             table.Add(Client(i), 2, Time.Second);
@@ -128,17 +118,7 @@ public sealed class TableTests
     {
         // Outlook's way: the oldest clients keep one connection open for hours and never open another, so their
         // entries stay least recently used. 80 of them, then 20 clients that leave.
-        var set = new PersistenceTableSet();
-        var table = new PersistenceTable(100, Timeout);
-        set.Set(0, table);
-        var connections = new ConnectionTable(256, set);
-        connections.EnsureServerCapacity(4);
-        for (var i = 0; i < 80; i++)
-        {
-            var p = table.Add(Client(i), 1, 0);
-            connections.Add(new FlowKey(Client(i), Client(999), 1000, 443, 6), 0, 1, ConnectionState.Established, 10_000 * Time.Second, p, 0);
-        }
-
+        var table = WithHeldClients(100, 80);
         for (var i = 80; i < 100; i++)
         {
             table.Add(Client(i), 2, Time.Second);
@@ -160,17 +140,7 @@ public sealed class TableTests
     public void AReclaimThatMeetsOnlyHeldClientsMovesThemAsideForTheNext()
     {
         // 70 held clients at the old end, more than the 64 a reclaim examines, then 30 idle ones; the table is full.
-        var set = new PersistenceTableSet();
-        var table = new PersistenceTable(100, Timeout);
-        set.Set(0, table);
-        var connections = new ConnectionTable(256, set);
-        connections.EnsureServerCapacity(4);
-        for (var i = 0; i < 70; i++)
-        {
-            var p = table.Add(Client(i), 1, 0);
-            connections.Add(new FlowKey(Client(i), Client(999), 1000, 443, 6), 0, 1, ConnectionState.Established, 10_000 * Time.Second, p, 0);
-        }
-
+        var table = WithHeldClients(100, 70);
         for (var i = 70; i < 100; i++)
         {
             table.Add(Client(i), 2, Time.Second);
@@ -302,6 +272,26 @@ public sealed class TableTests
         Assert.That(listed.Where(c => c.ServiceId == 0).Select(c => c.Persistent), Has.All.False);
         Assert.That(listed.Where(c => c.ServiceId == 1).Select(c => c.Persistent), Has.All.True);
         Assert.That(listed.Select(c => c.Key), Is.EquivalentTo(keys));
+    }
+
+    /// <summary>
+    /// A persistence table of <paramref name="capacity"/> whose first <paramref name="held"/> clients (from time 0,
+    /// server 1) each hold an established connection until 10,000 s, as Outlook's do.
+    /// </summary>
+    private static PersistenceTable WithHeldClients(int capacity, int held)
+    {
+        var set = new PersistenceTableSet();
+        var table = new PersistenceTable(capacity, Timeout);
+        set.Set(0, table);
+        var connections = new ConnectionTable(256, set);
+        connections.EnsureServerCapacity(4);
+        for (var i = 0; i < held; i++)
+        {
+            var p = table.Add(Client(i), 1, 0);
+            connections.Add(new FlowKey(Client(i), Client(999), 1000, 443, 6), 0, 1, ConnectionState.Established, 10_000 * Time.Second, p, 0);
+        }
+
+        return table;
     }
 
     [Test]
