@@ -13,16 +13,17 @@ public sealed record ForwardingEngineOptions
 
     public int FragmentCapacity { get; init; } = 4096;
 
+    public TimeSpan FragmentTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>
     /// Mixed into the hashes that place entries in the connection, persistence and fragment tables, so that a sender
     /// who knows this code cannot pick source addresses and ports that all land in one probe cluster or bucket chain
     /// and make every lookup walk it (LVS seeds its connection hash with a random ip_vs_conn_rnd for the same
     /// reason). 0, the default, keeps replays and tests reproducible; the live forwarder draws one at random per
-    /// thread. Decisions do not depend on it: only where entries sit, and so the order the sweeps reach them.
+    /// thread. It changes where entries sit and so the order the sweeps reach them; lc and wlc count connections
+    /// not yet swept, so only their picks can come out differently under another seed.
     /// </summary>
     public ulong TableHashSeed { get; init; }
-
-    public TimeSpan FragmentTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Connection slots examined for expiry per clock reading, at most (more after a gap, with

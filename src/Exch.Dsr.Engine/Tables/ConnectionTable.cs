@@ -108,8 +108,8 @@ public sealed class ConnectionTable
     /// <param name="hashSeed">Mixed into <see cref="Home"/> (<see cref="Forwarding.ForwardingEngineOptions.TableHashSeed"/>).</param>
     public ConnectionTable(int capacity, PersistenceTableSet persistence, Action<nint, nuint>? slotMemory = null, ulong hashSeed = 0)
     {
-        _hashSeed = hashSeed;
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        _hashSeed = hashSeed;
         _persistence = persistence;
         Capacity = capacity;
         _slotCount = checked(capacity * 2);

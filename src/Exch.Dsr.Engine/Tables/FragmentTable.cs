@@ -48,8 +48,8 @@ public sealed class FragmentTable
     /// <param name="hashSeed">Mixed into the bucket hash (<see cref="Forwarding.ForwardingEngineOptions.TableHashSeed"/>).</param>
     public FragmentTable(int capacity, long timeoutNs, ulong hashSeed = 0)
     {
-        _hashSeed = hashSeed;
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        _hashSeed = hashSeed;
         _entries = new FragmentEntry[capacity];
         _buckets = new int[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)capacity)];
         _bucketMask = _buckets.Length - 1;

@@ -81,8 +81,8 @@ public sealed class PersistenceTable
     /// <param name="hashSeed">Mixed into the bucket hash (<see cref="Forwarding.ForwardingEngineOptions.TableHashSeed"/>).</param>
     public PersistenceTable(int capacity, long timeoutNs, int serverIdCapacity = 0, ulong hashSeed = 0)
     {
-        _hashSeed = hashSeed;
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        _hashSeed = hashSeed;
         _entries = new PersistenceEntry[capacity];
         _buckets = new int[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)capacity)];
         _bucketMask = _buckets.Length - 1;
