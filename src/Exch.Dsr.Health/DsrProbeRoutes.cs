@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
+using Exch.Dsr.Capture.Host;
 using Exch.Dsr.Health.Probes;
 
 namespace Exch.Dsr.Health;
@@ -57,7 +57,7 @@ internal sealed partial class DsrProbeRoutes
     {
         _interface = interfaceName;
         _networkNamespace = networkNamespace;
-        _ip = ipCommand ?? FindIp();
+        _ip = ipCommand ?? ExternalTool.Find("ip");
     }
 
     /// <summary>Removes what a previous run left, then installs and verifies a route for every request.</summary>
@@ -231,54 +231,22 @@ internal sealed partial class DsrProbeRoutes
 
     private (string Output, string? Error) Ip(string family, params string[] arguments)
     {
-        var startInfo = new ProcessStartInfo(_ip!)
+        string[] namespaceArguments = _networkNamespace is null ? [] : ["-n", _networkNamespace];
+        var run = ExternalTool.Run(_ip!, [.. namespaceArguments, family, .. arguments], CommandTimeout);
+        if (run.TimedOut)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (_networkNamespace is not null)
-        {
-            startInfo.ArgumentList.Add("-n");
-            startInfo.ArgumentList.Add(_networkNamespace);
+            return (string.Empty, $"did not finish within {HealthProbes.FormatDuration(CommandTimeout)}");
         }
 
-        startInfo.ArgumentList.Add(family);
-        foreach (var argument in arguments)
+        if (run.StartError is not null)
         {
-            startInfo.ArgumentList.Add(argument);
+            return (string.Empty, $"cannot run {_ip}: {run.StartError}");
         }
 
-        try
-        {
-            using var process = Process.Start(startInfo)!;
-            var output = process.StandardOutput.ReadToEndAsync();
-            var error = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(CommandTimeout))
-            {
-                process.Kill(entireProcessTree: true);
-                return (string.Empty, $"did not finish within {HealthProbes.FormatDuration(CommandTimeout)}");
-            }
-
-            process.WaitForExit();
-            var message = error.Result.Trim();
-            return process.ExitCode == 0
-                ? (output.Result, null)
-                : (output.Result, message.Length > 0 ? message : $"exit code {process.ExitCode}");
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            return (string.Empty, $"cannot run {_ip}: {ex.Message}");
-        }
-    }
-
-    private static string? FindIp()
-    {
-        var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
-        return path.Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-            .Select(directory => Path.Combine(directory, "ip"))
-            .FirstOrDefault(File.Exists);
+        var message = run.Errors.Trim();
+        return run.ExitCode == 0
+            ? (run.Output, null)
+            : (run.Output, message.Length > 0 ? message : $"exit code {run.ExitCode}");
     }
 
     private static string Family(IPAddress address) => address.AddressFamily == AddressFamily.InterNetworkV6 ? "-6" : "-4";

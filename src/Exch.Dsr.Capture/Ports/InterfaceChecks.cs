@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Exch.Dsr.Capture.Host;
 using Exch.Dsr.Capture.Interop;
 using Exch.Dsr.Capture.Memory;
 
@@ -302,34 +302,17 @@ public static class InterfaceChecks
     /// <summary>ethtool's output, or null with the reason. The child inherits the calling thread's network namespace.</summary>
     private static string? RunEthtool(string name, out string? failure)
     {
-        var start = new ProcessStartInfo("ethtool") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add("-k");
-        start.ArgumentList.Add(name);
-        try
-        {
-            using Process process = Process.Start(start)!;
-            Task<string> output = process.StandardOutput.ReadToEndAsync();
-            Task<string> errors = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(5000))
-            {
-                process.Kill();
-                failure = "ethtool did not answer within 5 s";
-                return null;
-            }
-
-            if (process.ExitCode != 0)
-            {
-                failure = $"ethtool -k {name} failed: {errors.Result.Trim()}";
-                return null;
-            }
-
-            failure = null;
-            return output.Result;
-        }
-        catch (System.ComponentModel.Win32Exception)
+        if (ExternalTool.Find("ethtool") is not { } ethtool)
         {
             failure = "ethtool is not installed (Debian package ethtool)";
             return null;
         }
+
+        var run = ExternalTool.Run(ethtool, ["-k", name], TimeSpan.FromSeconds(5));
+        failure = run.TimedOut ? "ethtool did not answer within 5 s"
+            : run.StartError is not null ? $"cannot run {ethtool}: {run.StartError}"
+            : run.ExitCode != 0 ? $"ethtool -k {name} failed: {run.Errors.Trim()}"
+            : null;
+        return failure is null ? run.Output : null;
     }
 }

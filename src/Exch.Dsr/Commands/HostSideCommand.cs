@@ -1,11 +1,11 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Exch.Dsr.Capture.Host;
 using Exch.Dsr.Configuration;
 
 namespace Exch.Dsr.Commands;
@@ -281,7 +281,7 @@ internal static class HostSideCommand
         {
             foreach (var (tool, package) in new[] { (Ip, "iproute2"), (Nft, "nftables") })
             {
-                if (Find(tool) is null)
+                if (ExternalTool.Find(tool) is null)
                 {
                     errors.WriteLine($"exch-dsr: {tool} not found on PATH (Debian package {package}); nothing was changed");
                     return false;
@@ -307,46 +307,14 @@ internal static class HostSideCommand
 
         public static (int Code, string Output, string Errors)? Capture(string tool, string[] arguments, string? input = null)
         {
-            string? path = Find(tool);
+            string? path = ExternalTool.Find(tool);
             if (path is null)
             {
                 return null;
             }
 
-            var start = new ProcessStartInfo(path)
-            {
-                RedirectStandardInput = input is not null,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (string argument in arguments)
-            {
-                start.ArgumentList.Add(argument);
-            }
-
-            using var process = Process.Start(start)!;
-            if (input is not null)
-            {
-                process.StandardInput.Write(input);
-                process.StandardInput.Close();
-            }
-
-            var output = process.StandardOutput.ReadToEndAsync();
-            var errors = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(Timeout))
-            {
-                process.Kill(entireProcessTree: true);
-                return null;
-            }
-
-            return (process.ExitCode, output.Result, errors.Result);
+            var run = ExternalTool.Run(path, arguments, Timeout, input);
+            return run.TimedOut || run.StartError is not null ? null : (run.ExitCode, run.Output, run.Errors);
         }
-
-        private static string? Find(string tool) =>
-            (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':')
-                .Append("/usr/sbin").Append("/sbin")
-                .Select(directory => Path.Combine(directory, tool))
-                .FirstOrDefault(File.Exists);
     }
 }
