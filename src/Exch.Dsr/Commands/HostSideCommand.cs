@@ -232,7 +232,7 @@ internal static class HostSideCommand
     {
         device = null;
         var result = Tools.Capture(Tools.Nft, ["-j", "list", "table", "inet", Table]);
-        if (result is not { Code: 0 } listed)
+        if (result is not { Succeeded: true } listed)
         {
             return null;
         }
@@ -294,27 +294,25 @@ internal static class HostSideCommand
         public static bool Run(TextWriter errors, string tool, string[] arguments, string? input = null)
         {
             var result = Capture(tool, arguments, input);
-            if (result is { Code: 0 })
+            if (result is { Succeeded: true })
             {
                 return true;
             }
 
-            string said = result is null ? "did not finish in time" : $"exited with {result.Value.Code}: {result.Value.Errors.Trim()}";
-            string hint = result is { Errors: var text } && text.Contains("Operation not permitted", StringComparison.Ordinal) ? " (needs root or CAP_NET_ADMIN)" : string.Empty;
+            string said = result switch
+            {
+                null => "is not installed",
+                { TimedOut: true } => "did not finish in time",
+                { StartError: { } why } => $"could not be started: {why}",
+                { ExitCode: var code, Errors: var text } => $"exited with {code}: {text.Trim()}",
+            };
+            string hint = result is { Errors: var stderr } && stderr.Contains("Operation not permitted", StringComparison.Ordinal) ? " (needs root or CAP_NET_ADMIN)" : string.Empty;
             errors.WriteLine($"exch-dsr: {tool} {string.Join(' ', arguments)} {said}{hint}");
             return false;
         }
 
-        public static (int Code, string Output, string Errors)? Capture(string tool, string[] arguments, string? input = null)
-        {
-            string? path = ExternalTool.Find(tool);
-            if (path is null)
-            {
-                return null;
-            }
-
-            var run = ExternalTool.Run(path, arguments, Timeout, input);
-            return run.TimedOut || run.StartError is not null ? null : (run.ExitCode, run.Output, run.Errors);
-        }
+        /// <summary>The tool's run, or null when it is not installed.</summary>
+        public static ToolRun? Capture(string tool, string[] arguments, string? input = null)
+            => ExternalTool.Find(tool) is { } path ? ExternalTool.Run(path, arguments, Timeout, input) : null;
     }
 }
