@@ -13,7 +13,7 @@ internal sealed partial class ConfigConverter
 {
     internal static readonly string[] TopKeys = ["appliance", "control", "server", "service"];
     internal static readonly string[] ApplianceKeys = ["interface", "backend", "own-vips", "mac", "threads", "connections", "ring-receive"];
-    internal static readonly string[] ControlKeys = ["socket", "socket-group", "http", "admin-user", "admin-password-file"];
+    internal static readonly string[] ControlKeys = ["socket", "socket-group", "http", "admin-user", "admin-password-file", "http-certificate", "http-certificate-key"];
     internal static readonly string[] ServerKeys = ["name", "address", "mac", "weight"];
     internal static readonly string[] ServiceKeys =
     [
@@ -153,16 +153,9 @@ internal sealed partial class ConfigConverter
         }
 
         var result = new ControlConfig();
-        if (node.Child("socket") is { } socketNode && _reader.String(node, "socket", ControlConfig.DefaultSocket) is { } socket)
+        if (AbsolutePath(node, "socket", ControlConfig.DefaultSocket) is { } socket)
         {
-            if (!socket.StartsWith('/'))
-            {
-                _reader.Add(socketNode.AtValue($"socket '{socket}' must be an absolute path, e.g. \"{ControlConfig.DefaultSocket}\""));
-            }
-            else
-            {
-                result = result with { Socket = socket };
-            }
+            result = result with { Socket = socket };
         }
 
         if (_reader.String(node, "socket-group", "exchadmins") is { } group)
@@ -201,15 +194,25 @@ internal sealed partial class ConfigConverter
         }
 
         var passwordNode = node.Child("admin-password-file");
-        if (passwordNode is not null && _reader.String(node, "admin-password-file", "/etc/exch-dsr/admin.password") is { } passwordFile)
+        if (AbsolutePath(node, "admin-password-file", "/etc/exch-dsr/admin.password") is { } passwordFile)
         {
-            if (!passwordFile.StartsWith('/'))
+            result = result with { AdminPasswordFile = passwordFile };
+        }
+
+        if (AbsolutePath(node, "http-certificate", "/etc/exch-dsr/status.pem") is { } certificate)
+        {
+            result = result with { HttpCertificate = certificate };
+        }
+
+        if (AbsolutePath(node, "http-certificate-key", "/etc/exch-dsr/status.key") is { } key)
+        {
+            if (node.Child("http-certificate") is null)
             {
-                _reader.Add(passwordNode.AtValue($"admin-password-file '{passwordFile}' must be an absolute path, e.g. \"/etc/exch-dsr/admin.password\""));
+                _reader.Add(node.Child("http-certificate-key")!.AtKey("http-certificate-key is set but http-certificate is not; set both (or only http-certificate when its file holds the key too)"));
             }
             else
             {
-                result = result with { AdminPasswordFile = passwordFile };
+                result = result with { HttpCertificateKey = key };
             }
         }
 
@@ -220,6 +223,23 @@ internal sealed partial class ConfigConverter
         }
 
         return result;
+    }
+
+    /// <summary>The string at <paramref name="key"/> when it is an absolute path; null (with the error added) otherwise, or when absent.</summary>
+    private string? AbsolutePath(ConfigNode table, string key, string example)
+    {
+        if (table.Child(key) is not { } node || _reader.String(table, key, example) is not { } path)
+        {
+            return null;
+        }
+
+        if (!path.StartsWith('/'))
+        {
+            _reader.Add(node.AtValue($"{key} '{path}' must be an absolute path, e.g. \"{example}\""));
+            return null;
+        }
+
+        return path;
     }
 
     private List<RealServerConfig>? Servers(ConfigNode root)

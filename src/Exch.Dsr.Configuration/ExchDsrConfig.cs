@@ -88,6 +88,15 @@ public sealed record ControlConfig
 
     /// <summary>A file holding the admin password on its first line; null means HTTP changes are accepted from this host (loopback) only.</summary>
     public string? AdminPasswordFile { get; init; }
+
+    /// <summary>
+    /// A PEM file with the status page's certificate (and its chain); when set the page is served over HTTPS only, so
+    /// the admin password never crosses the network in the clear. Null: plain HTTP.
+    /// </summary>
+    public string? HttpCertificate { get; init; }
+
+    /// <summary>The PEM file with <see cref="HttpCertificate"/>'s private key; null when the certificate file holds it too.</summary>
+    public string? HttpCertificateKey { get; init; }
 }
 
 /// <summary>A real server, defined once and shared by the services that list it.</summary>

@@ -65,7 +65,7 @@ internal sealed class AdminGate
             if (!IsLoopbackHost(request.Host.Host))
             {
                 return new GateRefusal(StatusCodes.Status403Forbidden,
-                    $"Host '{request.Host.Value}' is not a loopback name; open the page as http://127.0.0.1:{request.HttpContext.Connection.LocalPort}/",
+                    $"Host '{request.Host.Value}' is not a loopback name; open the page as {request.Scheme}://127.0.0.1:{request.HttpContext.Connection.LocalPort}/",
                     Log: true);
             }
 
@@ -124,7 +124,7 @@ internal sealed class AdminGate
         }
 
         var origin = request.Headers[HeaderNames.Origin].ToString();
-        if (origin.Length > 0 && !IsSameOrigin(origin, request.Host))
+        if (origin.Length > 0 && !IsSameOrigin(origin, request))
         {
             return $"request from another origin refused (Origin: {origin})";
         }
@@ -132,11 +132,11 @@ internal sealed class AdminGate
         return null;
     }
 
-    private static bool IsSameOrigin(string origin, HostString host)
+    private static bool IsSameOrigin(string origin, HttpRequest request)
         => Uri.TryCreate(origin, UriKind.Absolute, out var uri)
-           && uri.Scheme == Uri.UriSchemeHttp
-           && string.Equals(uri.Host, host.Host, StringComparison.OrdinalIgnoreCase)
-           && uri.Port == (host.Port ?? 80);
+           && string.Equals(uri.Scheme, request.Scheme, StringComparison.OrdinalIgnoreCase)
+           && string.Equals(uri.Host, request.Host.Host, StringComparison.OrdinalIgnoreCase)
+           && uri.Port == (request.Host.Port ?? (request.IsHttps ? 443 : 80));
 
     private static bool TryReadBasic(HttpRequest request, out string user, out string password)
     {

@@ -18,6 +18,12 @@ public sealed record StatusPageOptions
     /// </summary>
     public string? AdminPasswordFile { get; init; }
 
+    /// <summary>A PEM file with the certificate (and chain) to serve HTTPS with; null serves plain HTTP.</summary>
+    public string? CertificateFile { get; init; }
+
+    /// <summary>The PEM file with <see cref="CertificateFile"/>'s private key; null when the certificate file holds it.</summary>
+    public string? CertificateKeyFile { get; init; }
+
     /// <summary>How long a request waits for the running exch-dsr to answer before it gets 503.</summary>
     public TimeSpan ControlTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -26,7 +32,14 @@ public sealed record StatusPageOptions
     {
         ArgumentNullException.ThrowIfNull(control);
         return control.Http is { } endpoint
-            ? new StatusPageOptions { Endpoint = endpoint, AdminUser = control.AdminUser, AdminPasswordFile = control.AdminPasswordFile }
+            ? new StatusPageOptions
+            {
+                Endpoint = endpoint,
+                AdminUser = control.AdminUser,
+                AdminPasswordFile = control.AdminPasswordFile,
+                CertificateFile = control.HttpCertificate,
+                CertificateKeyFile = control.HttpCertificateKey,
+            }
             : null;
     }
 }

@@ -6,8 +6,8 @@ public sealed partial class StatusPageServer
 {
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "status page listening on http://{Endpoint}/ (changes: {Changes})")]
-        public static partial void Listening(ILogger logger, string endpoint, string changes);
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "status page listening on {Scheme}://{Endpoint}/ (changes: {Changes})")]
+        public static partial void Listening(ILogger logger, string scheme, string endpoint, string changes);
 
         [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "status page on {Endpoint} stopped")]
         public static partial void Stopped(ILogger logger, string endpoint);
@@ -29,5 +29,11 @@ public sealed partial class StatusPageServer
 
         [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "admin-password-file {Path} can be read by group or others (mode {Mode}); chmod 600 it")]
         public static partial void PasswordFileTooOpen(ILogger logger, string path, string mode);
+
+        [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "status page certificate {Subject} (from {Path}), valid until {NotAfter:yyyy-MM-dd HH:mm} UTC")]
+        public static partial void Certificate(ILogger logger, string subject, string path, DateTime notAfter);
+
+        [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "status page certificate {Subject} (from {Path}) {Problem}; browsers will warn until it is replaced (then restart exch-dsr)")]
+        public static partial void CertificateProblem(ILogger logger, string subject, string path, string problem);
     }
 }

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Exch.Dsr.Control;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -30,6 +32,7 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
     private WebApplication? _app;
     private AdminGate? _gate;
     private StatusPageHtml? _html;
+    private X509Certificate2? _certificate;
 
     public StatusPageServer(StatusPageOptions options, IClusterControl control, ILogger<StatusPageServer> logger)
     {
@@ -47,10 +50,13 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
     /// <summary>Where the page listens once started (the real port when <see cref="StatusPageOptions.Endpoint"/> asked for 0).</summary>
     public IPEndPoint? BoundEndpoint { get; private set; }
 
-    /// <summary>Reads the password file and starts listening.</summary>
+    /// <summary>Served over HTTPS (<see cref="StatusPageOptions.CertificateFile"/> is set).</summary>
+    public bool IsHttps => _options.CertificateFile is not null;
+
+    /// <summary>Reads the password and certificate files and starts listening.</summary>
     /// <exception cref="InvalidOperationException">
-    /// The endpoint is not loopback and no password file is set, the password file cannot be read or is empty, or
-    /// the endpoint cannot be bound; the message says which and what to do.
+    /// The endpoint is not loopback and no password file is set, the password file cannot be read or is empty, the
+    /// certificate or its key cannot be loaded, or the endpoint cannot be bound; the message says which and what to do.
     /// </exception>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -68,7 +74,8 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
             ? $"ask for the admin user '{_options.AdminUser}' and its password"
             : "are allowed from this machine only (no admin-password-file is set)");
 
-        var app = BuildApplication(endpoint);
+        _certificate = _options.CertificateFile is { } certificateFile ? LoadCertificate(certificateFile, _options.CertificateKeyFile) : null;
+        var app = BuildApplication(endpoint, _certificate);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -82,7 +89,7 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
 
         _app = app;
         BoundEndpoint = ReadBoundEndpoint(app, endpoint);
-        Log.Listening(_logger, BoundEndpoint.ToString(), _gate.NeedsPassword
+        Log.Listening(_logger, IsHttps ? "https" : "http", BoundEndpoint.ToString(), _gate.NeedsPassword
             ? $"HTTP Basic as '{_options.AdminUser}'"
             : "loopback clients only, no password");
     }
@@ -102,9 +109,11 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
         {
             await app.DisposeAsync().ConfigureAwait(false);
         }
+
+        Interlocked.Exchange(ref _certificate, null)?.Dispose();
     }
 
-    private WebApplication BuildApplication(IPEndPoint endpoint)
+    private WebApplication BuildApplication(IPEndPoint endpoint, X509Certificate2? certificate)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
         {
@@ -127,7 +136,14 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
             kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(30);
             kestrel.Limits.MaxConcurrentConnections = 64;
-            kestrel.Listen(endpoint, listen => listen.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(endpoint, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                if (certificate is not null)
+                {
+                    listen.UseHttps(certificate);
+                }
+            });
         });
 
         var app = builder.Build();
@@ -163,6 +179,44 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
         }
 
         return firstLine;
+    }
+
+    /// <summary>
+    /// The certificate with its private key, from PEM files (what openssl and certbot write; a certificate from a
+    /// Windows CA converts with openssl). One that has expired or is not yet valid still serves, with a warning: the
+    /// page must not go dark because a certificate lapsed, and the password stays encrypted either way.
+    /// </summary>
+    private X509Certificate2 LoadCertificate(string path, string? keyPath)
+    {
+        X509Certificate2 certificate;
+        try
+        {
+            certificate = X509Certificate2.CreateFromPemFile(path, keyPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+        {
+            var key = keyPath is null ? "" : $" with key {keyPath}";
+            var hint = keyPath is null ? " (a PEM file with the certificate and its private key, or set http-certificate-key to the key's file)" : "";
+            throw new InvalidOperationException($"cannot load http-certificate {path}{key}: {e.Message}{hint}", e);
+        }
+
+        var now = DateTime.UtcNow;
+        var notAfter = certificate.NotAfter.ToUniversalTime();
+        var notBefore = certificate.NotBefore.ToUniversalTime();
+        string? problem = notAfter < now ? $"expired on {notAfter:yyyy-MM-dd HH:mm} UTC"
+            : notBefore > now ? $"is not valid before {notBefore:yyyy-MM-dd HH:mm} UTC"
+            : notAfter < now.AddDays(30) ? $"expires on {notAfter:yyyy-MM-dd HH:mm} UTC, in {(int)(notAfter - now).TotalDays} day(s)"
+            : null;
+        if (problem is null)
+        {
+            Log.Certificate(_logger, certificate.Subject, path, notAfter);
+        }
+        else
+        {
+            Log.CertificateProblem(_logger, certificate.Subject, path, problem);
+        }
+
+        return certificate;
     }
 
     private static IPEndPoint ReadBoundEndpoint(WebApplication app, IPEndPoint requested)

@@ -33,6 +33,7 @@ public sealed class DefaultsTests
         Assert.That(config.Control.Http, Is.EqualTo(new IPEndPoint(IPAddress.Loopback, 8405)));
         Assert.That(config.Control.AdminUser, Is.EqualTo("admin"));
         Assert.That(config.Control.AdminPasswordFile, Is.Null);
+        Assert.That((config.Control.HttpCertificate, config.Control.HttpCertificateKey), Is.EqualTo(((string?)null, (string?)null)), "plain HTTP unless a certificate is given");
 
         var server = config.Servers.Single();
         Assert.That(server.Name, Is.EqualTo("CAS1"));
@@ -104,6 +105,8 @@ public sealed class DefaultsTests
             http = "0.0.0.0:9000"
             admin-user = "ops"
             admin-password-file = "/etc/exch-dsr/admin.password"
+            http-certificate = "/etc/exch-dsr/status.pem"
+            http-certificate-key = "/etc/exch-dsr/status.key"
 
             [[server]]
             name = "CAS1"
@@ -169,6 +172,8 @@ public sealed class DefaultsTests
             Http = new IPEndPoint(IPAddress.Any, 9000),
             AdminUser = "ops",
             AdminPasswordFile = "/etc/exch-dsr/admin.password",
+            HttpCertificate = "/etc/exch-dsr/status.pem",
+            HttpCertificateKey = "/etc/exch-dsr/status.key",
         }));
         Assert.That(config.Servers[0].Mac, Is.EqualTo(PhysicalAddress.Parse("00-15-5D-0A-0B-0C")));
 

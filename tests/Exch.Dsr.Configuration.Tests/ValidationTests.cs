@@ -454,6 +454,20 @@ public sealed class ValidationTests
             "test.toml:15:23: admin-password-file 'admin.txt' must be an absolute path, e.g. \"/etc/exch-dsr/admin.password\"",
         }));
 
+    [Test]
+    public void Relative_certificate_paths_are_refused()
+        => Assert.That(TestConfigs.Errors(WithService("[control]\nhttp-certificate = \"status.pem\"\nhttp-certificate-key = \"status.key\"")), Is.EqualTo(new[]
+        {
+            "test.toml:14:20: http-certificate 'status.pem' must be an absolute path, e.g. \"/etc/exch-dsr/status.pem\"",
+            "test.toml:15:24: http-certificate-key 'status.key' must be an absolute path, e.g. \"/etc/exch-dsr/status.key\"",
+        }));
+
+    [Test]
+    public void A_certificate_key_needs_the_certificate()
+        => AssertOnly(
+            WithService("[control]\nhttp-certificate-key = \"/etc/exch-dsr/status.key\""),
+            "test.toml:14:1: http-certificate-key is set but http-certificate is not; set both (or only http-certificate when its file holds the key too)");
+
     [TestCase("\"Ethernet 2\"")]
     [TestCase("\"averyveryverylongname\"")]
     public void Interface_must_be_a_linux_interface_name(string name)

@@ -45,4 +45,48 @@ public sealed class StatusPageLabTests
         var servers = DsrLab.ExtraClients.Take(4).Select(client => DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, client))).ToList();
         Assert.That(servers, Is.All.EqualTo("CAS2"), lab.Forwarder.Output);
     }
+
+    [Test]
+    public void Over_https_with_a_password_the_page_answers_the_management_network_and_a_drain_takes_effect()
+    {
+        if (!Shell.IsRoot())
+        {
+            Assert.Ignore("needs root (network namespaces, veth, packet sockets)");
+        }
+
+        using var lab = DsrLab.Create();
+        var directory = Path.GetDirectoryName(lab.ConfigPath)!;
+        string certificate = Path.Combine(directory, "status.pem"), key = Path.Combine(directory, "status.key"), password = Path.Combine(directory, "admin.password");
+        var made = Shell.Run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", "/CN=exch-dsr-lab", "-addext", $"subjectAltName=IP:{DsrLab.ApplianceAddress}", "-keyout", key, "-out", certificate);
+        Assert.That(made.ExitCode, Is.Zero, made.ToString());
+        File.WriteAllText(password, "Lab pass 7\n");
+        File.SetUnixFileMode(password, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        var page = $"https://{DsrLab.ApplianceAddress}:8405";
+        string config = lab.ConfigText("ring", fixedMacs: true, withSilentServer: false, httpsHealthCheck: false)
+            .Replace("http = \"off\"", $"http = \"{DsrLab.ApplianceAddress}:8405\"\nadmin-password-file = \"{password}\"\nhttp-certificate = \"{certificate}\"\nhttp-certificate-key = \"{key}\"", StringComparison.Ordinal);
+        Assert.That(config, Does.Contain("http-certificate"), "the lab's configuration turned the page on");
+        lab.StartForwarderWith(config, fixedMacs: true);
+        Assert.That(Shell.WaitUntil(() => lab.Forwarder!.Output.Contains("status page listening", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), Is.True, lab.Forwarder!.Output);
+        string said = $"\n--- exch-dsr said ---\n{lab.Forwarder!.Output}";
+        Assert.That(lab.Forwarder.Output, Does.Contain($"status page listening on {page}/").And.Contain("status page certificate CN=exch-dsr-lab"), said);
+
+        // From the client's network, as an administrator's browser on the management network.
+        CommandResult Curl(params string[] arguments) => DsrLab.Exec(lab.ClientNs, "curl", ["-s", "--max-time", "5", .. arguments]);
+        var status = Curl("--cacert", certificate, $"{page}/api/status");
+        var untrusted = Curl("-o", "/dev/null", $"{page}/api/status");
+        var plain = Curl("-o", "/dev/null", "-w", "%{http_code}", $"http://{DsrLab.ApplianceAddress}:8405/api/status");
+        var anonymous = Curl("--cacert", certificate, "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "X-Exch-Dsr: 1", $"{page}/api/servers/CAS1/drain?service=outlook-rpc");
+        var drain = Curl("--cacert", certificate, "-u", "admin:Lab pass 7", "-X", "POST", "-H", "X-Exch-Dsr: 1", $"{page}/api/servers/CAS1/drain?service=outlook-rpc");
+
+        Assert.That(status.Output, Does.Contain("\"server\":\"CAS1\"").And.Contain("\"server\":\"CAS2\""), status + said);
+        Assert.That(untrusted.ExitCode, Is.EqualTo(60), "curl checks the certificate: it is the configured one, self-signed, so not trusted without --cacert");
+        Assert.That(plain.Output, Is.EqualTo("000"), "no plain HTTP answer on the TLS port, so no password can be sent in the clear");
+        Assert.That(anonymous.Output, Is.EqualTo("401"), "a change needs the admin password");
+        Assert.That(drain.Output, Does.Contain("\"ok\":true"), drain + said);
+        string after = Curl("--cacert", certificate, $"{page}/api/status").Output;
+        Assert.That(after, Does.Match("\"server\":\"CAS1\"[^}]*\"state\":\"drained\""), after);
+        Assert.That(lab.Forwarder.Output, Does.Contain("drain CAS1").And.Contain("by admin from 10.203.7.10"), "the forwarder logged the action and who made it");
+    }
 }

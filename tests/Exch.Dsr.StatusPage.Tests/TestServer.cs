@@ -14,14 +14,26 @@ internal sealed class TestServer : IAsyncDisposable
 
     private readonly string? _passwordFile;
 
-    private TestServer(StatusPageServer server, FakeClusterControl control, CapturingLogger logger, string? passwordFile)
+    private TestServer(StatusPageServer server, FakeClusterControl control, CapturingLogger logger, string? passwordFile, TestCertificate? certificate)
     {
         Server = server;
         Control = control;
         Logger = logger;
         _passwordFile = passwordFile;
-        BaseAddress = new Uri($"http://{server.BoundEndpoint}/");
-        Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(20) };
+        BaseAddress = new Uri($"{(certificate is null ? "http" : "https")}://{server.BoundEndpoint}/");
+
+        // Over HTTPS the client trusts exactly the certificate the test made, and records what the server presented.
+        var handler = new HttpClientHandler();
+        if (certificate is not null)
+        {
+            handler.ServerCertificateCustomValidationCallback = (_, presented, _, _) =>
+            {
+                PresentedThumbprint = presented?.Thumbprint;
+                return presented?.Thumbprint == certificate.Thumbprint;
+            };
+        }
+
+        Client = new HttpClient(handler) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(20) };
     }
 
     public StatusPageServer Server { get; }
@@ -34,8 +46,14 @@ internal sealed class TestServer : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    /// <summary>Starts a server; with a password unless <paramref name="withPassword"/> is false (loopback-only changes).</summary>
-    public static async Task<TestServer> StartAsync(bool withPassword = true, TimeSpan? controlTimeout = null)
+    /// <summary>The thumbprint of the certificate the server presented in the last TLS handshake (HTTPS only).</summary>
+    public string? PresentedThumbprint { get; private set; }
+
+    /// <summary>
+    /// Starts a server; with a password unless <paramref name="withPassword"/> is false (loopback-only changes), over
+    /// HTTPS with <paramref name="certificate"/>'s files when given.
+    /// </summary>
+    public static async Task<TestServer> StartAsync(bool withPassword = true, TimeSpan? controlTimeout = null, TestCertificate? certificate = null)
     {
         string? passwordFile = null;
         if (withPassword)
@@ -53,10 +71,12 @@ internal sealed class TestServer : IAsyncDisposable
             AdminUser = User,
             AdminPasswordFile = passwordFile,
             ControlTimeout = controlTimeout ?? TimeSpan.FromSeconds(10),
+            CertificateFile = certificate?.CertificateFile,
+            CertificateKeyFile = certificate?.KeyFile,
         };
         var server = new StatusPageServer(options, control, logger);
         await server.StartAsync(CancellationToken.None);
-        return new TestServer(server, control, logger, passwordFile);
+        return new TestServer(server, control, logger, passwordFile, certificate);
     }
 
     /// <summary>A POST as the page's script sends it: the custom header, and the admin's credentials when given.</summary>

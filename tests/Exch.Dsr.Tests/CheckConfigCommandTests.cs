@@ -31,6 +31,8 @@ public sealed class CheckConfigCommandTests
         Assert.That(run.StandardOutput, Does.Contain("lc (least connections)"));
         Assert.That(run.StandardOutput, Does.Contain("CAS1 (192.0.2.11, weight 1), CAS2 (192.0.2.12, weight 1)"));
         Assert.That(run.StandardOutput, Does.Match(@"connections +1,048,576 per forwarding thread \(a table of 128 MiB each\)"));
+        Assert.That(run.StandardOutput, Does.Match(@"\n  http +http://127\.0\.0\.1:8405/\n"));
+        Assert.That(run.StandardOutput, Does.Not.Contain("certificate"));
         Assert.That(run.StandardOutput, Does.Not.Contain("\u001b["), "no colour codes when redirected");
     }
 
@@ -77,6 +79,20 @@ public sealed class CheckConfigCommandTests
 
         Assert.That(bad.ExitCode, Is.EqualTo(2), bad.ToString());
         Assert.That(bad.StandardError, Does.Contain("EXCHDSR_service__3__scheduler").And.Contain("scheduler 'rrr' is not one of rr, wrr, lc, wlc, sh, mh"));
+    }
+
+    [Test]
+    public async Task A_certificate_makes_the_status_page_https_and_is_named()
+    {
+        var path = Path.Combine(_directory, "https.toml");
+        var text = await File.ReadAllTextAsync(Path.Combine(ExchDsrProcess.RepositoryRoot(), "config", "exch-dsr.toml"));
+        await File.WriteAllTextAsync(path, text.Replace("[control]\n", "[control]\nhttp-certificate = \"/etc/exch-dsr/status.pem\"\nhttp-certificate-key = \"/etc/exch-dsr/status.key\"\n", StringComparison.Ordinal));
+
+        var run = await ExchDsrProcess.RunAsync("check-config", path);
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.StandardOutput, Does.Match(@"\n  http +https://127\.0\.0\.1:8405/\n"));
+        Assert.That(run.StandardOutput, Does.Match(@"\n  certificate +/etc/exch-dsr/status\.pem \(key /etc/exch-dsr/status\.key\), loaded at start\n"));
     }
 
     [Test]

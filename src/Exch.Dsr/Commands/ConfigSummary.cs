@@ -44,7 +44,12 @@ internal static class ConfigSummary
         output.WriteLine("Control");
         var control = config.Control;
         Line(output, "socket", control.SocketGroup is null ? $"{control.Socket} (root only)" : $"{control.Socket} (root and group {control.SocketGroup})");
-        Line(output, "http", control.Http is null ? "off" : control.Http.ToString());
+        Line(output, "http", control.Http is null ? "off" : $"{(control.HttpCertificate is null ? "http" : "https")}://{control.Http}/");
+        if (control.HttpCertificate is { } certificate)
+        {
+            Line(output, "certificate", $"{certificate} ({(control.HttpCertificateKey is { } key ? $"key {key}" : "with its key")}), loaded at start");
+        }
+
         Line(output, "admin-user", control.AdminUser);
         Line(output, "password file", control.AdminPasswordFile ?? "none");
 
