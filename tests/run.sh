@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 # tshark/editcap check replayed captures, tcprewrite is the replay benchmark's yardstick,
 # libpcap0.8 is the live capture backend; the namespace lab needs iproute2 and ethtool to build its hosts, and
-# nginx, socat, openssl, curl and ping to play the real servers and the client.
-packages=(libpcap0.8 tshark tcpreplay iproute2 ethtool nginx socat openssl curl iputils-ping nftables chromium)
+# nginx, socat, openssl, curl and ping to play the real servers and the client, keepalived for the active/passive pair.
+packages=(libpcap0.8 tshark tcpreplay iproute2 ethtool nginx socat openssl curl iputils-ping nftables keepalived chromium)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=()
     for p in "${packages[@]}"; do

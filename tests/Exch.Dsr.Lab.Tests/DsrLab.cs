@@ -180,8 +180,15 @@ internal sealed partial class DsrLab : IDisposable
             KillByPidFile(pidFile);
         }
 
+        // Whatever is still running in a namespace (a child a program forked, such as keepalived's VRRP process)
+        // would keep it alive after "ip netns del".
         foreach (var ns in Enumerable.Reverse(_namespaces))
         {
+            foreach (var pid in Shell.Run("ip", "netns", "pids", ns).Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                Shell.Run("kill", "-KILL", pid);
+            }
+
             Shell.Run("ip", "netns", "del", ns);
         }
 

@@ -85,6 +85,30 @@ public sealed class HostSideLabTests
         Assert.That(again.Output, Does.Contain("nothing to remove"));
     }
 
+    [Test]
+    public void Rule_only_installs_the_drop_rule_and_never_a_vip_so_keepalived_keeps_the_vip_on_one_appliance()
+    {
+        using var lab = DsrLab.Create();
+        File.WriteAllText(lab.ConfigPath, OwnVipsFalse(lab, "ring"));
+
+        var printed = lab.HostSide("--rule-only");
+        var applied = lab.HostSide("--apply", "--rule-only");
+        string ruleset = lab.ApplianceRuleset();
+        var refused = lab.HostSide("--remove", "--rule-only");
+        var removed = lab.HostSide("--remove");
+
+        Assert.That(printed.Output, Does.Contain($"ip daddr {DsrLab.Vip} tcp dport {{ 80, 135, 443, 7575, 7576 }} drop")
+            .And.Contain("The VIPs are left to keepalived").And.Not.Contain("ip address add"), printed.ToString());
+        Assert.That(applied.Succeeded, Is.True, applied.ToString());
+        Assert.That(applied.Output, Does.Contain($"{DsrLab.Vip} is not on eth0: left to keepalived (--rule-only)."));
+        Assert.That(ruleset, Does.Contain("table inet exch_dsr").And.Contain($"ip daddr {DsrLab.Vip} tcp dport {{ 80, 135, 443, 7575, 7576 }} drop"));
+        Assert.That(lab.ApplianceHolds(DsrLab.Vip), Is.False, "the VIP is keepalived's to add, on the active appliance only");
+        Assert.That(refused.ExitCode, Is.EqualTo(2), refused.ToString());
+        Assert.That(refused.Errors, Does.Contain("--rule-only goes with --apply"));
+        Assert.That(removed.Succeeded, Is.True, removed.ToString());
+        Assert.That(lab.ApplianceRuleset(), Does.Not.Contain("exch_dsr"));
+    }
+
     private static string OwnVipsFalse(DsrLab lab, string backend) =>
         lab.ConfigText(backend, fixedMacs: false, withSilentServer: false, httpsHealthCheck: false).Replace("own-vips = true", "own-vips = false", StringComparison.Ordinal);
 }

@@ -11,7 +11,7 @@ using Exch.Dsr.Configuration;
 namespace Exch.Dsr.Commands;
 
 /// <summary>
-/// <c>exch-dsr host-side --config FILE [--apply | --remove]</c>: what the appliance host needs when exch-dsr does not
+/// <c>exch-dsr host-side --config FILE [--apply [--rule-only] | --remove]</c>: what the appliance host needs when exch-dsr does not
 /// own the VIPs (<c>own-vips = false</c>): each VIP on the data interface, so the host answers ARP / NDP and ping for
 /// it, and an nftables table <c>exch_dsr</c> that drops service traffic to the VIPs in prerouting, so the host stack
 /// never sees a SYN for a port it does not listen on and never answers it with a RST. Capture taps (libpcap and
@@ -23,6 +23,8 @@ namespace Exch.Dsr.Commands;
 /// this command added to the interface: <c>--remove</c> deletes those addresses and the table, and nothing else (a VIP
 /// that keepalived or the administrator put there stays). On apply the drop rule goes in before any VIP, on remove
 /// the VIPs go before the rule, so there is no moment where the host holds a VIP without the rule.</para>
+/// <para><c>--rule-only</c> is for an active/passive pair: keepalived moves the VIPs, so the command must never add
+/// one (on the passive appliance that would put the VIP on both); it installs the table alone, on both appliances.</para>
 /// </remarks>
 internal static class HostSideCommand
 {
@@ -33,11 +35,15 @@ internal static class HostSideCommand
         var config = new Option<FileInfo>("--config") { Description = "The configuration file (TOML).", Required = true };
         var apply = new Option<bool>("--apply") { Description = "Add the missing VIPs to the interface and install the nftables table exch_dsr." };
         var remove = new Option<bool>("--remove") { Description = "Delete the VIPs this command added and the nftables table exch_dsr." };
+        var ruleOnly = new Option<bool>("--rule-only")
+        {
+            Description = "Only the nftables table, never a VIP: for an active/passive pair where keepalived moves the VIPs (run it on both appliances).",
+        };
         var command = new Command(
             "host-side",
             "Print (default), apply or remove the host's side of own-vips = false: the VIPs on the interface and an nftables drop rule for service traffic.")
         {
-            config, apply, remove,
+            config, apply, remove, ruleOnly,
         };
         command.Validators.Add(result =>
         {
@@ -45,12 +51,17 @@ internal static class HostSideCommand
             {
                 result.AddError("--apply and --remove cannot be used together");
             }
+
+            if (result.GetValue(ruleOnly) && result.GetValue(remove))
+            {
+                result.AddError("--rule-only goes with --apply (or alone, to print); --remove already leaves VIPs it did not add");
+            }
         });
-        command.SetAction(parse => Run(parse.GetValue(config)!, parse.GetValue(apply), parse.GetValue(remove), Console.Out, Console.Error));
+        command.SetAction(parse => Run(parse.GetValue(config)!, parse.GetValue(apply), parse.GetValue(remove), parse.GetValue(ruleOnly), Console.Out, Console.Error));
         return command;
     }
 
-    private static int Run(FileInfo file, bool apply, bool remove, TextWriter output, TextWriter errors)
+    private static int Run(FileInfo file, bool apply, bool remove, bool ruleOnly, TextWriter output, TextWriter errors)
     {
         if (!ConfigurationFile.TryLoad(file, errors, "nothing was changed", out var config))
         {
@@ -77,10 +88,10 @@ internal static class HostSideCommand
         }
 
         var vips = config.Services.Select(s => s.Vip).Distinct().ToList();
-        var missing = vips.Where(v => !present.Contains(v)).ToList();
+        var missing = ruleOnly ? [] : vips.Where(v => !present.Contains(v)).ToList();
         if (!apply)
         {
-            Print(config, file.ToString(), vips, missing, output);
+            Print(config, file.ToString(), vips, missing, ruleOnly, output);
             return ExitCodes.Ok;
         }
 
@@ -108,7 +119,9 @@ internal static class HostSideCommand
         output.WriteLine($"nftables table inet {Table}: service traffic to {vips.Count} VIP{(vips.Count == 1 ? string.Empty : "s")} arriving on {device} is dropped before the host stack.");
         foreach (var vip in vips)
         {
-            output.WriteLine(missing.Contains(vip) ? $"{vip} added to {device}." : $"{vip} was already on {device}{(ours.Contains(vip) ? " (added by an earlier host-side --apply)" : string.Empty)}.");
+            output.WriteLine(missing.Contains(vip) ? $"{vip} added to {device}."
+                : present.Contains(vip) ? $"{vip} was already on {device}{(ours.Contains(vip) ? " (added by an earlier host-side --apply)" : string.Empty)}."
+                : $"{vip} is not on {device}: left to keepalived (--rule-only).");
         }
 
         return ExitCodes.Ok;
@@ -149,16 +162,24 @@ internal static class HostSideCommand
         return ExitCodes.Ok;
     }
 
-    private static void Print(ExchDsrConfig config, string file, List<IPAddress> vips, List<IPAddress> missing, TextWriter output)
+    private static void Print(ExchDsrConfig config, string file, List<IPAddress> vips, List<IPAddress> missing, bool ruleOnly, TextWriter output)
     {
         string device = config.Appliance.Interface;
-        output.WriteLine($"# exch-dsr host-side for {file} (own-vips = false, interface {device}).");
-        output.WriteLine("# 'exch-dsr host-side --apply' runs this (and records which VIPs it added); '--remove' undoes it.");
+        output.WriteLine($"# exch-dsr host-side for {file} (own-vips = false, interface {device}{(ruleOnly ? ", rule only" : string.Empty)}).");
+        output.WriteLine(ruleOnly
+            ? "# 'exch-dsr host-side --apply --rule-only' runs this; '--remove' undoes it."
+            : "# 'exch-dsr host-side --apply' runs this (and records which VIPs it added); '--remove' undoes it.");
         output.WriteLine("# 1. Drop service traffic to the VIPs before the host stack sees it (exch-dsr captures it before netfilter),");
         output.WriteLine("#    so the host never answers a client's SYN with a RST. ARP, NDP and ping still reach the host.");
         output.WriteLine("nft -f - <<'NFT'");
         output.Write(RuleSet(config, missing));
         output.WriteLine("NFT");
+        if (ruleOnly)
+        {
+            output.WriteLine($"# 2. The VIPs are left to keepalived, which puts them on {device} of the active appliance only.");
+            return;
+        }
+
         output.WriteLine($"# 2. The VIPs on {device}, so the host answers ARP / NDP and ping for them.");
         foreach (var vip in vips)
         {
