@@ -24,9 +24,10 @@ internal sealed partial class DsrLab
 
     /// <summary>
     /// Starts keepalived in <paramref name="ns"/> with one VRRP instance for <see cref="Vip"/> on eth0 (advertisements
-    /// every second; the higher <paramref name="priority"/> becomes master). Stopped and cleaned up with the lab.
+    /// every second; the higher <paramref name="priority"/> becomes master), which gives the VIP up while
+    /// <c>exch-dsr status</c> on <paramref name="controlSocket"/> fails twice in a row. Stopped and cleaned up with the lab.
     /// </summary>
-    public BackgroundProcess StartKeepalived(string ns, int priority)
+    public BackgroundProcess StartKeepalived(string ns, int priority, string controlSocket)
     {
         string dir = Path.Combine(_directory, ns);
         Directory.CreateDirectory(dir);
@@ -35,6 +36,14 @@ internal sealed partial class DsrLab
             global_defs {
               router_id {{ns}}
               vrrp_garp_master_delay 1
+              script_user root
+            }
+            vrrp_script exch_dsr_answers {
+              script "{{Shell.DotnetHost()}} {{Shell.ExchDsrDll()}} status --socket {{controlSocket}}"
+              interval 1
+              timeout 2
+              fall 2
+              rise 2
             }
             vrrp_instance exch_dsr {
               state BACKUP
@@ -44,6 +53,9 @@ internal sealed partial class DsrLab
               advert_int 1
               virtual_ipaddress {
                 {{Vip}}/32 dev eth0
+              }
+              track_script {
+                exch_dsr_answers
               }
             }
             """);
@@ -66,7 +78,7 @@ internal sealed partial class DsrLab
     public BackgroundProcess StartExchDsrIn(string ns, string configText)
     {
         string config = Path.Combine(_directory, $"{ns}.toml");
-        File.WriteAllText(config, configText.Replace($"{_directory}/control.sock", $"{_directory}/{ns}.sock", StringComparison.Ordinal));
+        File.WriteAllText(config, configText.Replace(ControlSocket, ControlSocketOf(ns), StringComparison.Ordinal));
         var process = Shell.Start(
             $"exch-dsr {ns}", "ip",
             "netns", "exec", ns, Shell.DotnetHost(), Shell.ExchDsrDll(), "run", "--config", config, "--status-interval", "1");
@@ -79,6 +91,9 @@ internal sealed partial class DsrLab
 
         return process;
     }
+
+    /// <summary>The control socket of the exch-dsr <see cref="StartExchDsrIn"/> starts in <paramref name="ns"/>.</summary>
+    public string ControlSocketOf(string ns) => Path.Combine(_directory, $"{ns}.sock");
 
     /// <summary>Runs <c>exch-dsr host-side --config FILE ARGS</c> in <paramref name="ns"/>, with the lab's configuration file.</summary>
     public CommandResult HostSideIn(string ns, params string[] arguments) =>

@@ -6,7 +6,8 @@ namespace Exch.Dsr.Lab.Tests;
 /// <summary>
 /// An active/passive pair, as native-notes/ha-and-scale-out.md sets it up: exch-dsr on two appliances with
 /// <c>own-vips = false</c> and <c>host-side --apply --rule-only</c>, keepalived (VRRP) holding the VIP on the active
-/// one. The active appliance loses its link in the middle of a download.
+/// one while its exch-dsr answers <c>exch-dsr status</c>. In the middle of a download the active appliance loses its
+/// link, or its exch-dsr dies.
 /// </summary>
 [NonParallelizable]
 public sealed class PairLabTests
@@ -32,9 +33,19 @@ public sealed class PairLabTests
         }
     }
 
-    [TestCase("mh", true, TestName = "With_mh_and_sloppy_the_standby_takes_over_within_seconds_and_a_download_in_flight_completes")]
-    [TestCase("rr", false, TestName = "With_rr_and_no_sloppy_the_standby_takes_over_new_connections_but_drops_the_download_in_flight")]
-    public void The_active_appliance_loses_its_link(string scheduler, bool sloppy)
+    public enum Failure
+    {
+        /// <summary>The active appliance's data link goes down (power, cable, kernel): it stops advertising.</summary>
+        Link,
+
+        /// <summary>exch-dsr on the active appliance is killed; the appliance and keepalived stay up.</summary>
+        ExchDsr,
+    }
+
+    [TestCase("mh", true, Failure.Link, TestName = "With_mh_and_sloppy_the_standby_takes_over_within_seconds_of_a_lost_link_and_a_download_in_flight_completes")]
+    [TestCase("rr", false, Failure.Link, TestName = "With_rr_and_no_sloppy_the_standby_takes_over_new_connections_but_drops_the_download_in_flight")]
+    [TestCase("mh", true, Failure.ExchDsr, TestName = "When_exch_dsr_dies_on_the_active_appliance_keepalived_moves_the_vip_and_a_download_in_flight_completes")]
+    public void The_active_appliance_fails(string scheduler, bool sloppy, Failure failure)
     {
         using var lab = DsrLab.Create();
         lab.AddStandby();
@@ -52,14 +63,16 @@ public sealed class PairLabTests
             Assert.That(DsrLab.Holds(ns, DsrLab.Vip), Is.False, $"--rule-only added no VIP in {ns}: {applied.Output}");
         }
 
-        var activeKeepalived = lab.StartKeepalived(lab.ApplianceNs, priority: 150);
-        var standbyKeepalived = lab.StartKeepalived(lab.StandbyNs, priority: 100);
-        Assert.That(Shell.WaitUntil(() => DsrLab.Holds(lab.ApplianceNs, DsrLab.Vip), TimeSpan.FromSeconds(15)), Is.True, activeKeepalived.Output);
-        Assert.That(DsrLab.Holds(lab.StandbyNs, DsrLab.Vip), Is.False, standbyKeepalived.Output);
+        // Each keepalived holds the VIP only while its own exch-dsr answers, so the order of starting does not matter:
+        // whichever answers first may hold it until the active one (the higher priority) takes it.
+        var activeKeepalived = lab.StartKeepalived(lab.ApplianceNs, priority: 150, lab.ControlSocket);
+        var standbyKeepalived = lab.StartKeepalived(lab.StandbyNs, priority: 100, lab.ControlSocketOf(lab.StandbyNs));
         var standby = lab.StartExchDsrIn(lab.StandbyNs, config);
         lab.StartForwarderWith(config, fixedMacs: true);
         string Said() => $"\n--- active exch-dsr ---\n{lab.Forwarder!.Output}\n--- standby exch-dsr ---\n{standby.Output}"
             + $"\n--- active keepalived ---\n{activeKeepalived.Output}\n--- standby keepalived ---\n{standbyKeepalived.Output}";
+        Assert.That(Shell.WaitUntil(() => DsrLab.Holds(lab.ApplianceNs, DsrLab.Vip) && !DsrLab.Holds(lab.StandbyNs, DsrLab.Vip), TimeSpan.FromSeconds(20)),
+            Is.True, $"the VIP on the active appliance only{Said()}");
 
         // A small receive buffer, so the server cannot push the whole file ahead of the slow reader: it keeps needing
         // the client's ACKs, which cross the balancer, until the last byte.
@@ -70,7 +83,15 @@ public sealed class PairLabTests
         Thread.Sleep(1500);
         Assert.That(download.HasExited, Is.False, $"the download is still running when the active appliance fails: {(download.HasExited ? $"exit {download.ExitCode}, {download.Output}" : "")}{Said()}");
 
-        Shell.Must("ip", "-n", lab.ApplianceNs, "link", "set", "eth0", "down");
+        if (failure == Failure.Link)
+        {
+            Shell.Must("ip", "-n", lab.ApplianceNs, "link", "set", "eth0", "down");
+        }
+        else
+        {
+            Shell.Must("kill", "-KILL", lab.Forwarder!.Id.ToString(CultureInfo.InvariantCulture));
+        }
+
         var failover = Stopwatch.StartNew();
         // New connections from another client: the downloading client must get no persistence entry on the standby,
         // which its mid-stream ACKs would then follow, sloppy or not.
@@ -86,9 +107,9 @@ public sealed class PairLabTests
         Assert.That(Shell.WaitUntil(() => download.HasExited, TimeSpan.FromSeconds(40)), Is.True, "curl's own 20 s limit ended it");
         var downloaded = File.Exists(file) ? new FileInfo(file).Length : 0;
         TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{scheduler}, sloppy {sloppy}: a new connection served {servedAfter.TotalSeconds:F1} s and the VIP on the standby {tookOver.TotalSeconds:F1} s after the active lost its link; the download in flight: exit {download.ExitCode}, {download.Output.Trim()}, {downloaded} bytes"));
+            $"{scheduler}, sloppy {sloppy}, {failure}: a new connection served {servedAfter.TotalSeconds:F1} s and the VIP on the standby {tookOver.TotalSeconds:F1} s after the failure; the download in flight: exit {download.ExitCode}, {download.Output.Trim()}, {downloaded} bytes"));
 
-        Assert.That(tookOver, Is.LessThan(TimeSpan.FromSeconds(10)), "VRRP: 3 missed advertisements of 1 s, then gratuitous ARP");
+        Assert.That(tookOver, Is.LessThan(TimeSpan.FromSeconds(10)), "VRRP: 3 missed advertisements of 1 s, or 2 failed checks of 1 s, then gratuitous ARP");
         if (sloppy)
         {
             Assert.That((download.ExitCode, download.Output.Trim(), downloaded), Is.EqualTo((0, $"200 {DownloadBytes}", (long)DownloadBytes)),
