@@ -31,7 +31,7 @@ internal sealed class AdminGate
     public const string LocalUser = "(loopback, no password)";
 
     private readonly byte[] _userHash;
-    private readonly byte[]? _passwordHash;
+    private byte[]? _passwordHash;
     private readonly WrongPasswordThrottle _throttle;
 
     /// <param name="user">The admin user name.</param>
@@ -44,6 +44,20 @@ internal sealed class AdminGate
     }
 
     public bool NeedsPassword => _passwordHash is not null;
+
+    /// <summary>
+    /// A new admin password (the file was re-read on reload); the wrong-password count of each address is kept. Only
+    /// a gate that has one can change it: going with or without a password changes who may act, a restart's business.
+    /// </summary>
+    public void ChangePassword(string password)
+    {
+        if (_passwordHash is null)
+        {
+            throw new InvalidOperationException("this gate has no password; whether one is needed is decided at start");
+        }
+
+        Volatile.Write(ref _passwordHash, Hash(password));
+    }
 
     /// <summary>Null when <paramref name="request"/> may change things, with <paramref name="user"/> to log; else the refusal.</summary>
     public GateRefusal? Check(HttpRequest request, out string user)
@@ -94,7 +108,7 @@ internal sealed class AdminGate
         // Hashing first makes both comparisons fixed-length, so their time says nothing about either length; & (not
         // &&) so a right user name with a wrong password takes as long as a wrong user name.
         if (!(CryptographicOperations.FixedTimeEquals(Hash(givenUser), _userHash)
-              & CryptographicOperations.FixedTimeEquals(Hash(givenPassword), _passwordHash)))
+              & CryptographicOperations.FixedTimeEquals(Hash(givenPassword), Volatile.Read(ref _passwordHash))))
         {
             _throttle.Failed(remote);
             return new GateRefusal(StatusCodes.Status401Unauthorized, "wrong admin user name or password", Log: true);

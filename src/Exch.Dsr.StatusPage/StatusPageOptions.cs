@@ -13,7 +13,7 @@ public sealed record StatusPageOptions
     public string AdminUser { get; init; } = "admin";
 
     /// <summary>
-    /// A file whose first line is the admin password, read once at start. Null: changes are allowed from loopback
+    /// A file whose first line is the admin password, read at start and on every reload. Null: changes are allowed from loopback
     /// clients only, and only when <see cref="Endpoint"/> is a loopback address.
     /// </summary>
     public string? AdminPasswordFile { get; init; }

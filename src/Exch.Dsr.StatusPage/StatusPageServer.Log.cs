@@ -33,7 +33,13 @@ public sealed partial class StatusPageServer
         [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "status page certificate {Subject} (from {Path}), valid until {NotAfter:yyyy-MM-dd HH:mm} UTC")]
         public static partial void Certificate(ILogger logger, string subject, string path, DateTime notAfter);
 
-        [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "status page certificate {Subject} (from {Path}) {Problem}; browsers will warn until it is replaced (then restart exch-dsr)")]
+        [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "status page certificate {Subject} (from {Path}) {Problem}; browsers will warn until it is replaced (then exch-dsr reload)")]
         public static partial void CertificateProblem(ILogger logger, string subject, string path, string problem);
+
+        [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "status page: {Key} {Path} read again")]
+        public static partial void FileReloaded(ILogger logger, string key, string path);
+
+        [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "status page: {Message}; keeping the one loaded before")]
+        public static partial void FileReloadFailed(ILogger logger, string message);
     }
 }

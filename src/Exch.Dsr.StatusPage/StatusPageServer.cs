@@ -29,10 +29,15 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
     private readonly StatusPageOptions _options;
     private readonly IClusterControl _control;
     private readonly ILogger<StatusPageServer> _logger;
+    private readonly Lock _reloading = new();
     private WebApplication? _app;
     private AdminGate? _gate;
     private StatusPageHtml? _html;
     private X509Certificate2? _certificate;
+
+    // The certificate a reload replaced: a handshake that picked it a moment before may still use it, so it is
+    // disposed at the next reload instead of at once.
+    private X509Certificate2? _replacedCertificate;
 
     public StatusPageServer(StatusPageOptions options, IClusterControl control, ILogger<StatusPageServer> logger)
     {
@@ -111,6 +116,7 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
         }
 
         Interlocked.Exchange(ref _certificate, null)?.Dispose();
+        Interlocked.Exchange(ref _replacedCertificate, null)?.Dispose();
     }
 
     private WebApplication BuildApplication(IPEndPoint endpoint, X509Certificate2? certificate)
@@ -141,7 +147,8 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
                 listen.Protocols = HttpProtocols.Http1;
                 if (certificate is not null)
                 {
-                    listen.UseHttps(certificate);
+                    // Asked per handshake, so a certificate renewed on reload serves the next connection.
+                    listen.UseHttps(https => https.ServerCertificateSelector = (_, _) => Volatile.Read(ref _certificate));
                 }
             });
         });
@@ -179,6 +186,53 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
         }
 
         return firstLine;
+    }
+
+    /// <summary>
+    /// Re-reads the admin password file and the certificate (exch-dsr's reload calls it), so a new password or a
+    /// renewed certificate takes effect without restarting the forwarder and losing its connections. A file that
+    /// cannot be read now keeps what was loaded, with a warning. The paths are the ones the page started with.
+    /// </summary>
+    public void ReloadFiles()
+    {
+        lock (_reloading)
+        {
+            ReloadFilesLocked();
+        }
+    }
+
+    private void ReloadFilesLocked()
+    {
+        if (_gate is not { } gate)
+        {
+            return;
+        }
+
+        if (_options.AdminPasswordFile is { } passwordFile)
+        {
+            try
+            {
+                gate.ChangePassword(ReadPassword(passwordFile));
+                Log.FileReloaded(_logger, "admin-password-file", passwordFile);
+            }
+            catch (InvalidOperationException e)
+            {
+                Log.FileReloadFailed(_logger, e.Message);
+            }
+        }
+
+        if (_options.CertificateFile is { } certificateFile)
+        {
+            try
+            {
+                var renewed = LoadCertificate(certificateFile, _options.CertificateKeyFile);
+                Interlocked.Exchange(ref _replacedCertificate, Interlocked.Exchange(ref _certificate, renewed))?.Dispose();
+            }
+            catch (InvalidOperationException e)
+            {
+                Log.FileReloadFailed(_logger, e.Message);
+            }
+        }
     }
 
     /// <summary>

@@ -249,6 +249,25 @@ public sealed class AdminTests
     }
 
     [Test]
+    public async Task ANewPasswordInTheFile_TakesOverOnReloadFiles_AndAnEmptyFileKeepsTheOldOne()
+    {
+        await File.WriteAllTextAsync(_server.PasswordFile!, "N3w password\n");
+        _server.Server.ReloadFiles();
+        using var old = await _server.PostAsync("api/servers/CAS1/drain");
+        using var changed = await _server.PostAsync("api/servers/CAS1/drain", password: "N3w password");
+
+        await File.WriteAllTextAsync(_server.PasswordFile!, "\n");
+        _server.Server.ReloadFiles();
+        using var kept = await _server.PostAsync("api/servers/CAS1/drain", password: "N3w password");
+
+        Assert.That(old.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized), "the old password no longer works");
+        Assert.That(changed.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(kept.StatusCode, Is.EqualTo(HttpStatusCode.OK), "an empty file on reload keeps the password loaded before");
+        Assert.That(_server.Logger.Entries.Select(e => e.Message), Has.Some.StartsWith($"status page: admin-password-file {_server.PasswordFile} read again")
+            .And.Some.Contains("has no password on its first line").And.Some.EndWith("; keeping the one loaded before"));
+    }
+
+    [Test]
     public async Task Change_FailingInTheCluster_Is500WithTheMessage()
     {
         _server.Control.Failure = new InvalidOperationException("the forwarding thread is gone");

@@ -81,6 +81,51 @@ public sealed class HttpsTests
     }
 
     [Test]
+    public async Task ARenewedCertificate_ServesTheNextConnectionAfterReloadFiles()
+    {
+        using var certificate = TestCertificate.Create();
+        using var renewed = TestCertificate.Create();
+        await using var server = await TestServer.StartAsync(certificate: certificate);
+        Assert.That((await server.Client.GetAsync("api/status")).StatusCode, Is.EqualTo(HttpStatusCode.OK));
+
+        certificate.ReplaceWith(renewed);
+        server.Server.ReloadFiles();
+
+        // A new client: a new connection and handshake. The renewed certificate is the one presented.
+        var presented = new List<string?>();
+        using var client = new HttpClient(new HttpClientHandler
+        {
+            ServerCertificateCustomValidationCallback = (_, c, _, _) =>
+            {
+                presented.Add(c?.Thumbprint);
+                return true;
+            },
+        });
+        using var response = await client.GetAsync(new Uri(server.BaseAddress, "api/status"));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(presented, Is.EqualTo(new[] { renewed.Thumbprint }));
+        Assert.That(server.Logger.Entries.Count(e => e.Message.StartsWith("status page certificate CN=exch-dsr status page test", StringComparison.Ordinal)), Is.EqualTo(2),
+            "logged when loaded, and again with its expiry when renewed");
+    }
+
+    [Test]
+    public async Task ACertificateThatNoLongerLoads_IsKeptOnReloadFilesWithAWarning()
+    {
+        using var certificate = TestCertificate.Create();
+        await using var server = await TestServer.StartAsync(certificate: certificate);
+
+        await File.WriteAllTextAsync(certificate.CertificateFile, "half a renewal\n");
+        server.Server.ReloadFiles();
+        using var response = await server.Client.GetAsync("api/status");
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(server.PresentedThumbprint, Is.EqualTo(certificate.Thumbprint), "the certificate loaded before still serves");
+        var warning = server.Logger.Entries.Single(e => e.Level == LogLevel.Warning);
+        Assert.That(warning.Message, Does.StartWith($"status page: cannot load http-certificate {certificate.CertificateFile} with key ").And.EndWith("; keeping the one loaded before"));
+    }
+
+    [Test]
     public async Task ExpiredCertificate_StillServesWithAWarning()
     {
         using var certificate = TestCertificate.Create(notBefore: DateTimeOffset.UtcNow.AddYears(-2), notAfter: DateTimeOffset.UtcNow.AddDays(-3));
@@ -100,7 +145,7 @@ public sealed class HttpsTests
         await using var server = await TestServer.StartAsync(certificate: certificate);
 
         var warning = server.Logger.Entries.Single(e => e.Level == LogLevel.Warning);
-        Assert.That(warning.Message, Does.Contain(", in 10 day(s); browsers will warn until it is replaced (then restart exch-dsr)"));
+        Assert.That(warning.Message, Does.Contain(", in 10 day(s); browsers will warn until it is replaced (then exch-dsr reload)"));
     }
 
     [Test]

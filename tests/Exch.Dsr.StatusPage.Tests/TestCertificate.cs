@@ -60,5 +60,15 @@ internal sealed class TestCertificate : IDisposable
         return new TestCertificate(directory, certificateFile, keyFile, certificate.Thumbprint);
     }
 
+    /// <summary>Writes <paramref name="other"/>'s files over this one's, as a renewal does (same paths, new contents).</summary>
+    public void ReplaceWith(TestCertificate other)
+    {
+        File.Copy(other.CertificateFile, CertificateFile, overwrite: true);
+        if (KeyFile is not null && other.KeyFile is not null)
+        {
+            File.Copy(other.KeyFile, KeyFile, overwrite: true);
+        }
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 }

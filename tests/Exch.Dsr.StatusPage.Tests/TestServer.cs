@@ -46,6 +46,9 @@ internal sealed class TestServer : IAsyncDisposable
 
     public HttpClient Client { get; }
 
+    /// <summary>The admin password file the server reads (null without a password).</summary>
+    public string? PasswordFile => _passwordFile;
+
     /// <summary>The thumbprint of the certificate the server presented in the last TLS handshake (HTTPS only).</summary>
     public string? PresentedThumbprint { get; private set; }
 

@@ -34,6 +34,7 @@ internal static class ExchDsrHost
         services.AddSingleton(options);
         services.AddSingleton(notifier);
         services.AddSingleton<ForwarderService>();
+        services.AddSingleton<RunningStatusPage>();
         services.AddSingleton<RunningClusterControl>();
         services.AddSingleton<IClusterControl>(sp => sp.GetRequiredService<RunningClusterControl>());
         services.AddSingleton(ControlSocketOptions.From(config.Control));
@@ -43,7 +44,8 @@ internal static class ExchDsrHost
         services.AddHostedService<ControlSocketServer>();
         if (StatusPageOptions.From(config.Control) is { } statusPage)
         {
-            services.AddHostedService(sp => new StatusPageServer(statusPage, sp.GetRequiredService<IClusterControl>(), sp.GetRequiredService<ILogger<StatusPageServer>>()));
+            services.AddHostedService(sp => sp.GetRequiredService<RunningStatusPage>().Server =
+                new StatusPageServer(statusPage, sp.GetRequiredService<IClusterControl>(), sp.GetRequiredService<ILogger<StatusPageServer>>()));
         }
         services.AddHostedService<ReloadOnHangup>();
         services.AddHostedService(sp => new StatusReporter(sp.GetRequiredService<ForwarderService>(), statusInterval, sp.GetRequiredService<ILogger<StatusReporter>>()));

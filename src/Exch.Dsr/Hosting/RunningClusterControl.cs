@@ -1,4 +1,5 @@
 using Exch.Dsr.Control;
+using Exch.Dsr.StatusPage;
 using Microsoft.Extensions.Logging;
 
 namespace Exch.Dsr.Hosting;
@@ -6,9 +7,9 @@ namespace Exch.Dsr.Hosting;
 /// <summary>
 /// The <see cref="IClusterControl"/> the control socket is built with, before the data plane exists: every call goes
 /// to the running data plane's control. Reloads, from the socket or SIGHUP, are bracketed for systemd with
-/// RELOADING=1 and READY=1.
+/// RELOADING=1 and READY=1; one that succeeds also has the status page read its password and certificate files again.
 /// </summary>
-internal sealed class RunningClusterControl(ForwarderService forwarder, SystemdNotifier notifier, ILogger<RunningClusterControl> logger) : IClusterControl
+internal sealed class RunningClusterControl(ForwarderService forwarder, RunningStatusPage statusPage, SystemdNotifier notifier, ILogger<RunningClusterControl> logger) : IClusterControl
 {
     public Task<ClusterStatus> ReadStatusAsync(CancellationToken cancellationToken) => Control.ReadStatusAsync(cancellationToken);
 
@@ -35,6 +36,10 @@ internal sealed class RunningClusterControl(ForwarderService forwarder, SystemdN
         try
         {
             result = await control.ReloadAsync(trigger, cancellationToken).ConfigureAwait(false);
+            if (result.Ok)
+            {
+                statusPage.Server?.ReloadFiles();
+            }
         }
         finally
         {
@@ -63,4 +68,10 @@ internal sealed class RunningClusterControl(ForwarderService forwarder, SystemdN
             ServiceLog.Notified(logger, state);
         }
     }
+}
+
+/// <summary>The status page once the host created it (none with <c>http = "off"</c>), for a reload to reach it.</summary>
+internal sealed class RunningStatusPage
+{
+    public StatusPageServer? Server { get; set; }
 }
