@@ -13,8 +13,8 @@ public sealed record StatusPageOptions
     public string AdminUser { get; init; } = "admin";
 
     /// <summary>
-    /// A file whose first line is the admin password, read at start and on every reload. Null: changes are allowed from loopback
-    /// clients only, and only when <see cref="Endpoint"/> is a loopback address.
+    /// A file whose first line is the admin password, read at start and on every reload. Null: changes are allowed
+    /// from loopback clients only, and only when <see cref="Endpoint"/> is a loopback address.
     /// </summary>
     public string? AdminPasswordFile { get; init; }
 

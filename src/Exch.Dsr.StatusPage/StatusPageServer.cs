@@ -80,7 +80,7 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
             : "are allowed from this machine only (no admin-password-file is set)");
 
         _certificate = _options.CertificateFile is { } certificateFile ? LoadCertificate(certificateFile, _options.CertificateKeyFile) : null;
-        var app = BuildApplication(endpoint, _certificate);
+        var app = BuildApplication(endpoint, https: _certificate is not null);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -119,7 +119,7 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
         Interlocked.Exchange(ref _replacedCertificate, null)?.Dispose();
     }
 
-    private WebApplication BuildApplication(IPEndPoint endpoint, X509Certificate2? certificate)
+    private WebApplication BuildApplication(IPEndPoint endpoint, bool https)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
         {
@@ -145,7 +145,7 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
             kestrel.Listen(endpoint, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
-                if (certificate is not null)
+                if (https)
                 {
                     // Asked per handshake, so a certificate renewed on reload serves the next connection.
                     listen.UseHttps(https => https.ServerCertificateSelector = (_, _) => Volatile.Read(ref _certificate));

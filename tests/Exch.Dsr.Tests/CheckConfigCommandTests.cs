@@ -92,7 +92,7 @@ public sealed class CheckConfigCommandTests
 
         Assert.That(run.ExitCode, Is.Zero, run.ToString());
         Assert.That(run.StandardOutput, Does.Match(@"\n  http +https://127\.0\.0\.1:8405/\n"));
-        Assert.That(run.StandardOutput, Does.Match(@"\n  certificate +/etc/exch-dsr/status\.pem \(key /etc/exch-dsr/status\.key\), loaded at start\n"));
+        Assert.That(run.StandardOutput, Does.Match(@"\n  certificate +/etc/exch-dsr/status\.pem \(key /etc/exch-dsr/status\.key\), read at start and on every reload\n"));
     }
 
     [Test]

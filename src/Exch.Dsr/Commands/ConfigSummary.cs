@@ -47,7 +47,7 @@ internal static class ConfigSummary
         Line(output, "http", control.Http is null ? "off" : $"{(control.HttpCertificate is null ? "http" : "https")}://{control.Http}/");
         if (control.HttpCertificate is { } certificate)
         {
-            Line(output, "certificate", $"{certificate} ({(control.HttpCertificateKey is { } key ? $"key {key}" : "with its key")}), loaded at start");
+            Line(output, "certificate", $"{certificate} ({(control.HttpCertificateKey is { } key ? $"key {key}" : "with its key")}), read at start and on every reload");
         }
 
         Line(output, "admin-user", control.AdminUser);

@@ -11,11 +11,11 @@ using Exch.Dsr.Configuration;
 namespace Exch.Dsr.Commands;
 
 /// <summary>
-/// <c>exch-dsr host-side --config FILE [--apply [--rule-only] | --remove]</c>: what the appliance host needs when exch-dsr does not
-/// own the VIPs (<c>own-vips = false</c>): each VIP on the data interface, so the host answers ARP / NDP and ping for
-/// it, and an nftables table <c>exch_dsr</c> that drops service traffic to the VIPs in prerouting, so the host stack
-/// never sees a SYN for a port it does not listen on and never answers it with a RST. Capture taps (libpcap and
-/// AF_PACKET) run before netfilter, so exch-dsr still sees every dropped frame.
+/// <c>exch-dsr host-side --config FILE [--apply [--rule-only] | --remove]</c>: what the appliance host needs when
+/// exch-dsr does not own the VIPs (<c>own-vips = false</c>): each VIP on the data interface, so the host answers ARP /
+/// NDP and ping for it, and an nftables table <c>exch_dsr</c> that drops service traffic to the VIPs in prerouting, so
+/// the host stack never sees a SYN for a port it does not listen on and never answers it with a RST. Capture taps
+/// (libpcap and AF_PACKET) run before netfilter, so exch-dsr still sees every dropped frame.
 /// </summary>
 /// <remarks>
 /// <para>Prints the commands by default; <c>--apply</c> runs them, <c>--remove</c> undoes them. Both are idempotent.
