@@ -11,13 +11,16 @@ namespace Exch.Dsr.Health;
 internal readonly record struct DsrRouteRequest(string Server, IPAddress ServerAddress, IPAddress Vip);
 
 /// <summary>
-/// What <see cref="DsrProbeRoutes.Install"/> did: the mark of each (server, VIP) whose DSR path works, and for every
-/// other one why it must be probed at the server's own address.
+/// What <see cref="DsrProbeRoutes.Install"/> did: the mark of each (server, VIP) whose route is in place, and for every
+/// other one why it must be probed at the server's own address. <see cref="LocalVips"/> are VIPs that were addresses of
+/// this host when the routes went in (<c>own-vips = false</c>, this appliance active): their routes are in place, but
+/// the host's local route wins while the VIP is here, so a probe goes to the server's own address until it leaves.
 /// </summary>
 internal sealed record DsrRouteOutcome(
     IReadOnlyDictionary<(string Server, IPAddress Vip), uint> Marks,
     IReadOnlyDictionary<(string Server, IPAddress Vip), string> Failures,
-    int StaleRulesRemoved);
+    int StaleRulesRemoved,
+    IReadOnlySet<IPAddress>? LocalVips = null);
 
 /// <summary>
 /// The policy routes that send a DSR-path probe to the VIP through one real server, installed with iproute2: per
@@ -65,6 +68,7 @@ internal sealed partial class DsrProbeRoutes
     {
         var marks = new Dictionary<(string, IPAddress), uint>();
         var failures = new Dictionary<(string, IPAddress), string>();
+        var localVips = new HashSet<IPAddress>();
         DsrRouteOutcome FailAll(string reason)
         {
             foreach (var request in requests)
@@ -139,10 +143,15 @@ internal sealed partial class DsrProbeRoutes
                 {
                     marks[key] = mark;
                 }
+
+                if (marks.ContainsKey(key) && IsLocal(family, request.Vip))
+                {
+                    localVips.Add(request.Vip);
+                }
             }
         }
 
-        return new DsrRouteOutcome(marks, failures, stale);
+        return new DsrRouteOutcome(marks, failures, stale, localVips);
     }
 
     /// <summary>Removes the routes, unless a later <see cref="Install"/> in this process has replaced them with its own.</summary>
@@ -190,9 +199,10 @@ internal sealed partial class DsrProbeRoutes
     }
 
     /// <summary>
-    /// Asks the kernel where a marked packet to the VIP goes. With <c>own-vips = false</c> the VIP is an address of
-    /// this host: the local table is consulted (rule priority 0) before any rule we may add, so the probe would never
-    /// leave the host. Any other answer than "via RIP dev IFACE" (a rule of someone else's in front of ours) is
+    /// Asks the kernel where a marked packet to the VIP goes. With <c>own-vips = false</c> on the active appliance
+    /// the VIP is an address of this host: the local table is consulted (rule priority 0) before any rule of ours, so
+    /// the answer is "local" while it stays (the caller learns that from <see cref="IsLocal"/>; the route is right
+    /// for when it leaves). Any other answer than "via RIP dev IFACE" (a rule of someone else's in front of ours) is
     /// reported as it is.
     /// </summary>
     private string? Verify(string family, DsrRouteRequest request, uint mark)
@@ -206,13 +216,17 @@ internal sealed partial class DsrProbeRoutes
         var answer = get.Output.Split('\n')[0].Trim();
         if (answer.StartsWith("local ", StringComparison.Ordinal))
         {
-            return $"the VIP {request.Vip} is an address of this host, so its local route wins over the probe's policy route (own-vips = false)";
+            return null;
         }
 
         return answer.Contains($" via {request.ServerAddress} dev {_interface} ", StringComparison.Ordinal)
             ? null
             : $"the kernel routes the probe '{answer}', not via {request.ServerAddress} dev {_interface}";
     }
+
+    /// <summary>Whether <paramref name="address"/> is an address of this host now (its route is in the local table).</summary>
+    private bool IsLocal(string family, IPAddress address)
+        => Ip(family, "route", "get", address.ToString()).Output.StartsWith("local ", StringComparison.Ordinal);
 
     /// <summary>SO_MARK needs CAP_NET_ADMIN in the probing process itself, whatever <c>ip</c> could do.</summary>
     private static string? CanMark()

@@ -36,6 +36,14 @@ public sealed partial class HealthMonitor
         [LoggerMessage(EventId = 9, Level = LogLevel.Debug, Message = "dsr-probe: policy routes removed")]
         public static partial void DsrRoutesRemoved(ILogger logger);
 
+        [LoggerMessage(EventId = 10, Level = LogLevel.Information,
+            Message = "dsr-probe: the VIP {Vip} is an address of this host (own-vips = false, this appliance holds it): its checks probe each server's own address while it stays")]
+        public static partial void VipIsLocal(ILogger logger, string vip);
+
+        [LoggerMessage(EventId = 11, Level = LogLevel.Information,
+            Message = "dsr-probe: the VIP {Vip} is no longer an address of this host: its checks probe through the VIP again")]
+        public static partial void VipLeft(ILogger logger, string vip);
+
         public static void Changed(ILogger logger, HealthChange change)
         {
             if (change.Current == HealthState.Down)

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Net;
 using Exch.Dsr.Configuration;
 using Exch.Dsr.Health.Probes;
 using Microsoft.Extensions.Logging;
@@ -12,6 +13,8 @@ namespace Exch.Dsr.Health;
 /// targets do not fire together. A check with <c>dsr-probe</c> probes the VIP through each server's MAC: the policy
 /// routes for that (<see cref="DsrProbeRoutes"/>) are installed by <see cref="Start"/> and removed by
 /// <see cref="StopAsync"/>; a server whose route cannot be installed is probed at its own address, and the log says why.
+/// So is every server of a VIP while that VIP is an address of this host (<c>own-vips = false</c> on the active
+/// appliance of a pair): the host's local route would take the probe.
 /// </summary>
 public sealed partial class HealthMonitor : IAsyncDisposable
 {
@@ -22,6 +25,8 @@ public sealed partial class HealthMonitor : IAsyncDisposable
     private readonly Lock _writeLock = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Target[] _targets;
+    private readonly LocalAddresses _localAddresses;
+    private readonly Dictionary<IPAddress, bool> _vipIsLocal = [];
     private HealthSnapshot _snapshot;
     private Task[] _loops = [];
     private int _started;
@@ -48,6 +53,7 @@ public sealed partial class HealthMonitor : IAsyncDisposable
     }
 
     /// <param name="routes">Where DSR-path routes go; tests give one bound to a network namespace of their own.</param>
+    /// <param name="localAddresses">This host's addresses; the interfaces' unless replaced (tests).</param>
     internal HealthMonitor(
         ExchDsrConfig config,
         TimeProvider timeProvider,
@@ -55,9 +61,11 @@ public sealed partial class HealthMonitor : IAsyncDisposable
         DsrProbeRoutes routes,
         Action<HealthChange>? onChange = null,
         Func<HealthCheckConfig, IHealthProbe>? probeFactory = null,
-        Func<string, string, ServerHealth?>? startingHealth = null)
+        Func<string, string, ServerHealth?>? startingHealth = null,
+        LocalAddresses? localAddresses = null)
     {
         _routes = routes;
+        _localAddresses = localAddresses ?? new LocalAddresses(timeProvider);
         _timeProvider = timeProvider;
         _logger = logger;
         _onChange = onChange;
@@ -211,8 +219,18 @@ public sealed partial class HealthMonitor : IAsyncDisposable
             while (true)
             {
                 var started = _timeProvider.GetTimestamp();
-                var result = await ProbeAsync(target, cancellationToken).ConfigureAwait(false);
-                Record(target, result);
+                var (probeTarget, description) = Aimed(target, fresh: false);
+                var result = await ProbeAsync(target, probeTarget, cancellationToken).ConfigureAwait(false);
+
+                // The VIP may have arrived since the host's addresses were last read (keepalived just made this
+                // appliance active), and the host's local route took the probe: ask again, now, at the right place.
+                if (!result.Healthy && probeTarget.DsrMark != 0 && Aimed(target, fresh: true) is { Target.DsrMark: 0 } own)
+                {
+                    (probeTarget, description) = own;
+                    result = await ProbeAsync(target, probeTarget, cancellationToken).ConfigureAwait(false);
+                }
+
+                Record(target, description, result);
 
                 // Interval is from probe start to probe start, as HAProxy's inter; a slow probe shortens the wait.
                 var wait = target.Check.Interval - _timeProvider.GetElapsedTime(started);
@@ -226,11 +244,53 @@ public sealed partial class HealthMonitor : IAsyncDisposable
         }
     }
 
-    private async ValueTask<ProbeResult> ProbeAsync(Target target, CancellationToken cancellationToken)
+    /// <summary>
+    /// Where this probe goes: through the VIP on the DSR path, unless the VIP is an address of this host now, then at
+    /// the server's own address. Each change of a VIP's place is logged once.
+    /// </summary>
+    private (ProbeTarget Target, string Description) Aimed(Target target, bool fresh)
+    {
+        var probeTarget = target.ProbeTarget;
+        if (probeTarget.DsrMark == 0)
+        {
+            return (probeTarget, target.Description);
+        }
+
+        var vip = probeTarget.Vip;
+        var local = _localAddresses.Contains(vip, fresh);
+        bool moved;
+        lock (_vipIsLocal)
+        {
+            moved = _vipIsLocal.TryGetValue(vip, out var was) ? was != local : local;
+            _vipIsLocal[vip] = local;
+        }
+
+        if (moved)
+        {
+            if (local)
+            {
+                Log.VipIsLocal(_logger, vip.ToString());
+            }
+            else
+            {
+                Log.VipLeft(_logger, vip.ToString());
+            }
+        }
+
+        if (!local)
+        {
+            return (probeTarget, target.Description);
+        }
+
+        var own = probeTarget with { DsrMark = 0 };
+        return (own, HealthProbes.Describe(target.Check, own, target.Server));
+    }
+
+    private async ValueTask<ProbeResult> ProbeAsync(Target target, ProbeTarget probeTarget, CancellationToken cancellationToken)
     {
         try
         {
-            return await target.Probe.ProbeAsync(target.ProbeTarget, cancellationToken).ConfigureAwait(false);
+            return await target.Probe.ProbeAsync(probeTarget, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -240,7 +300,7 @@ public sealed partial class HealthMonitor : IAsyncDisposable
         }
     }
 
-    private void Record(Target target, ProbeResult result)
+    private void Record(Target target, string description, ProbeResult result)
     {
         Log.Probed(_logger, target.Service, target.Server, result);
         HealthChange? change = null;
@@ -253,13 +313,13 @@ public sealed partial class HealthMonitor : IAsyncDisposable
             var current = servers[target.Server];
             var applied = HealthPolicy.Apply(current, result, target.Check.Rise, target.Check.Fall,
                 _timeProvider.GetUtcNow(), out var changed);
-            var next = applied with { LastReason = $"{target.Description}: {result.Detail}" };
+            var next = applied with { LastReason = $"{description}: {result.Detail}" };
             var newServices = snapshot.Table.SetItem(target.Service, servers.SetItem(target.Server, next));
             Volatile.Write(ref _snapshot, new HealthSnapshot(newServices));
             if (changed)
             {
                 change = new HealthChange(target.Service, target.Server, current.State, next.State,
-                    $"{target.Description}: {result.Detail} ({Count(current, next, target.Check)})");
+                    $"{description}: {result.Detail} ({Count(current, next, target.Check)})");
             }
         }
 

@@ -113,13 +113,19 @@ public sealed class DsrProbeTests
     }
 
     [Test]
-    public void A_vip_local_to_the_appliance_is_reported_not_routed()
+    public void A_vip_local_to_the_appliance_gets_its_route_and_is_reported_local_for_when_it_leaves()
     {
-        // own-vips = false: the VIP is an address of this host, and the local table comes before every rule of ours.
+        // own-vips = false on the active appliance: the VIP is an address of this host, and the local table comes
+        // before every rule of ours. keepalived may take it away, and then the route must be there.
         Ip("-n", Appliance, "addr", "add", $"{VipText}/32", "dev", "lo");
         var outcome = Routes().Install(Cas1);
-        Assert.That(outcome.Marks, Is.Empty);
-        Assert.That(outcome.Failures[("CAS1", Vip)], Does.StartWith($"the VIP {VipText} is an address of this host"));
+        Assert.That(outcome.Failures, Is.Empty);
+        Assert.That(outcome.Marks.Keys, Is.EqualTo(new[] { ("CAS1", Vip) }));
+        Assert.That(outcome.LocalVips, Is.EquivalentTo(new[] { Vip }));
+
+        Ip("-n", Appliance, "addr", "del", $"{VipText}/32", "dev", "lo");
+        Assert.That(Ip("-n", Appliance, "route", "get", VipText, "mark", DsrProbeRoutes.Hex(outcome.Marks[("CAS1", Vip)])),
+            Does.Contain($"via {ServerAddress} dev eth0"), "once the VIP left, the marked probe goes to the server");
     }
 
     [Test]
@@ -191,6 +197,76 @@ public sealed class DsrProbeTests
     }
 
     [Test]
+    public async Task While_the_vip_is_an_address_of_this_host_the_monitor_probes_the_own_address_and_says_when_it_comes_and_goes()
+    {
+        // keepalived putting the VIP on this appliance and taking it away again, as the host's addresses show it.
+        var vipHere = true;
+        var local = new LocalAddresses(TimeProvider.System, () => Volatile.Read(ref vipHere) ? new HashSet<IPAddress> { Vip } : new HashSet<IPAddress>());
+        var targets = new List<ProbeTarget>();
+        var logger = new ListLogger();
+        var monitor = new HealthMonitor(Config(dsrProbe: true), TimeProvider.System, logger, Routes(), probeFactory: _ => new RecordingProbe(targets), localAddresses: local);
+        monitor.Start();
+        await Eventually(() => monitor.Snapshot.Get("owa-https", "CAS1")?.State == HealthState.Up);
+        string whileHere = monitor.Snapshot.Get("owa-https", "CAS1")!.LastReason!;
+
+        Volatile.Write(ref vipHere, false);
+        await Eventually(() => monitor.Snapshot.Get("owa-https", "CAS1")!.LastReason!.Contains("VIP", StringComparison.Ordinal));
+        await monitor.DisposeAsync();
+
+        Assert.That(whileHere, Is.EqualTo($"https /owa {ServerAddress}:443: status 200"), "the server's own address while the VIP is here");
+        lock (targets)
+        {
+            Assert.That(targets[0].Destination, Is.EqualTo(Server));
+            Assert.That(targets[^1].Destination, Is.EqualTo(Vip), "through the VIP once it left");
+            Assert.That(targets[^1].DsrMark, Is.EqualTo(DsrProbeRoutes.FirstMark));
+        }
+
+        Assert.That(logger.Lines(LogLevel.Information).Where(l => l.StartsWith("dsr-probe: the VIP", StringComparison.Ordinal)), Is.EqualTo(new[]
+        {
+            $"dsr-probe: the VIP {VipText} is an address of this host (own-vips = false, this appliance holds it): its checks probe each server's own address while it stays",
+            $"dsr-probe: the VIP {VipText} is no longer an address of this host: its checks probe through the VIP again",
+        }));
+        Assert.That(logger.Lines(LogLevel.Warning), Is.Empty, "nothing falls back for good");
+    }
+
+    [Test]
+    public async Task A_probe_the_arriving_vip_turned_away_is_sent_again_to_the_own_address_and_counts_no_failure()
+    {
+        // The host's addresses as last read say the VIP is elsewhere (this clock never lets that reading age); the
+        // VIP has just arrived, so a probe through it meets the host's own stack and is refused.
+        var vipHere = false;
+        var local = new LocalAddresses(new FrozenTime(), () => Volatile.Read(ref vipHere) ? new HashSet<IPAddress> { Vip } : new HashSet<IPAddress>());
+        var targets = new List<ProbeTarget>();
+        var probe = new RecordingProbe(targets, t => !(t.Destination.Equals(Vip) && Volatile.Read(ref vipHere)));
+        var changes = new List<HealthChange>();
+        var config = Config(dsrProbe: true);
+        var monitor = new HealthMonitor(config, TimeProvider.System, new ListLogger(), Routes(), change => { lock (changes) { changes.Add(change); } },
+            _ => probe, localAddresses: local);
+        monitor.Start();
+        await Eventually(() => monitor.Snapshot.Get("owa-https", "CAS1")?.State == HealthState.Up);
+
+        Volatile.Write(ref vipHere, true);
+        int before;
+        lock (targets)
+        {
+            before = targets.Count;
+        }
+
+        await Eventually(() => { lock (targets) { return targets.Count >= before + 6; } });
+        await monitor.DisposeAsync();
+
+        lock (targets)
+        {
+            var after = targets.Skip(before).ToList();
+            Assert.That(after.Take(2).Select(t => t.Destination), Is.EqualTo(new[] { Vip, Server }), "refused through the VIP, then at once the own address");
+            Assert.That(after.Skip(2).Select(t => t.Destination), Has.All.EqualTo(Server), "the fresh reading stands");
+        }
+
+        Assert.That(changes, Has.Count.EqualTo(1), "only the first UP: the refused probe counted as no failure");
+        Assert.That(monitor.Snapshot.Get("owa-https", "CAS1")!.ConsecutiveFailures, Is.Zero);
+    }
+
+    [Test]
     public async Task The_monitor_falls_back_to_the_own_address_and_says_so_once_per_service()
     {
         var targets = new List<ProbeTarget>();
@@ -236,7 +312,7 @@ public sealed class DsrProbeTests
         };
     }
 
-    private sealed class RecordingProbe(List<ProbeTarget> targets) : IHealthProbe
+    private sealed class RecordingProbe(List<ProbeTarget> targets, Func<ProbeTarget, bool>? healthy = null) : IHealthProbe
     {
         public ValueTask<ProbeResult> ProbeAsync(ProbeTarget target, CancellationToken cancellationToken)
         {
@@ -245,8 +321,14 @@ public sealed class DsrProbeTests
                 targets.Add(target);
             }
 
-            return ValueTask.FromResult(new ProbeResult(true, "status 200"));
+            return ValueTask.FromResult(healthy?.Invoke(target) == false ? new ProbeResult(false, "connect refused") : new ProbeResult(true, "status 200"));
         }
+    }
+
+    /// <summary>A clock that never moves, so a reading of the host's addresses never ages.</summary>
+    private sealed class FrozenTime : TimeProvider
+    {
+        public override long GetTimestamp() => 0;
     }
 
     private static async Task Eventually(Func<bool> condition)

@@ -49,9 +49,15 @@ public sealed class PairLabTests
     {
         using var lab = DsrLab.Create();
         lab.AddStandby();
+        // outlook-rpc gets a TCP check through the VIP (dsr-probe, on by default), so the new active's health checks
+        // must keep working once keepalived puts the VIP on its own interface.
+        const string NoCheck = "[service.check]\nkind = \"none\"";
+        int rpc = lab.ConfigText("ring", fixedMacs: true, withSilentServer: false, httpsHealthCheck: false).IndexOf(NoCheck, StringComparison.Ordinal);
         string config = lab.ConfigText("ring", fixedMacs: true, withSilentServer: false, httpsHealthCheck: false)
+            .Remove(rpc, NoCheck.Length).Insert(rpc, "[service.check]\nkind = \"tcp\"\ninterval = \"500ms\"\ntimeout = \"400ms\"\nrise = 2\nfall = 2")
             .Replace("own-vips = true", "own-vips = false", StringComparison.Ordinal)
             .Replace("scheduler = \"rr\"", $"scheduler = \"{scheduler}\"\nsloppy = {(sloppy ? "true" : "false")}", StringComparison.Ordinal);
+        Assert.That(config, Does.Contain("[[service]]\nname = \"outlook-rpc\"").And.Contain("kind = \"tcp\""));
         Assert.That(config, Does.Contain("own-vips = false").And.Contain($"sloppy = {(sloppy ? "true" : "false")}"));
         File.WriteAllText(lab.ConfigPath, config);
 
@@ -110,6 +116,14 @@ public sealed class PairLabTests
             $"{scheduler}, sloppy {sloppy}, {failure}: a new connection served {servedAfter.TotalSeconds:F1} s and the VIP on the standby {tookOver.TotalSeconds:F1} s after the failure; the download in flight: exit {download.ExitCode}, {download.Output.Trim()}, {downloaded} bytes"));
 
         Assert.That(tookOver, Is.LessThan(TimeSpan.FromSeconds(10)), "VRRP: 3 missed advertisements of 1 s, or 2 failed checks of 1 s, then gratuitous ARP");
+        // Well after the checks' fall (2 × 500 ms): both servers still up on the new active, new Outlook clients served.
+        Thread.Sleep(3000);
+        var rpcServers = DsrLab.ExtraClients.Skip(1).Take(3).Select(client => DsrLab.ServerIn(lab.ClientTcp(DsrLab.Vip, 135, client))).ToList();
+        Assert.That(rpcServers, Has.None.Null, $"outlook-rpc through the new active{Said()}");
+        Assert.That(standby.Output, Does.Not.Contain(" DOWN"), $"the new active's checks keep both servers up{Said()}");
+        Assert.That(standby.Output, Does.Contain($"dsr-probe: the VIP {DsrLab.Vip} is an address of this host"),
+            $"its probes went to the servers' own addresses once the VIP was its own (through the VIP the host's local route would take them){Said()}");
+
         if (sloppy)
         {
             Assert.That((download.ExitCode, download.Output.Trim(), downloaded), Is.EqualTo((0, $"200 {DownloadBytes}", (long)DownloadBytes)),
