@@ -12,15 +12,14 @@ internal readonly record struct DsrRouteRequest(string Server, IPAddress ServerA
 
 /// <summary>
 /// What <see cref="DsrProbeRoutes.Install"/> did: the mark of each (server, VIP) whose route is in place, and for every
-/// other one why it must be probed at the server's own address. <see cref="LocalVips"/> are VIPs that were addresses of
-/// this host when the routes went in (<c>own-vips = false</c>, this appliance active): their routes are in place, but
-/// the host's local route wins while the VIP is here, so a probe goes to the server's own address until it leaves.
+/// other one why it must be probed at the server's own address. A VIP that is an address of this host gets its route
+/// too (<c>own-vips = false</c> on the active appliance): the host's local route wins while the VIP is here, and the
+/// monitor probes the server's own address until it leaves.
 /// </summary>
 internal sealed record DsrRouteOutcome(
     IReadOnlyDictionary<(string Server, IPAddress Vip), uint> Marks,
     IReadOnlyDictionary<(string Server, IPAddress Vip), string> Failures,
-    int StaleRulesRemoved,
-    IReadOnlySet<IPAddress>? LocalVips = null);
+    int StaleRulesRemoved);
 
 /// <summary>
 /// The policy routes that send a DSR-path probe to the VIP through one real server, installed with iproute2: per
@@ -68,7 +67,6 @@ internal sealed partial class DsrProbeRoutes
     {
         var marks = new Dictionary<(string, IPAddress), uint>();
         var failures = new Dictionary<(string, IPAddress), string>();
-        var localVips = new HashSet<IPAddress>();
         DsrRouteOutcome FailAll(string reason)
         {
             foreach (var request in requests)
@@ -143,15 +141,10 @@ internal sealed partial class DsrProbeRoutes
                 {
                     marks[key] = mark;
                 }
-
-                if (marks.ContainsKey(key) && IsLocal(family, request.Vip))
-                {
-                    localVips.Add(request.Vip);
-                }
             }
         }
 
-        return new DsrRouteOutcome(marks, failures, stale, localVips);
+        return new DsrRouteOutcome(marks, failures, stale);
     }
 
     /// <summary>Removes the routes, unless a later <see cref="Install"/> in this process has replaced them with its own.</summary>
@@ -201,9 +194,8 @@ internal sealed partial class DsrProbeRoutes
     /// <summary>
     /// Asks the kernel where a marked packet to the VIP goes. With <c>own-vips = false</c> on the active appliance
     /// the VIP is an address of this host: the local table is consulted (rule priority 0) before any rule of ours, so
-    /// the answer is "local" while it stays (the caller learns that from <see cref="IsLocal"/>; the route is right
-    /// for when it leaves). Any other answer than "via RIP dev IFACE" (a rule of someone else's in front of ours) is
-    /// reported as it is.
+    /// the answer is "local" while it stays, and the route is right for when it leaves. Any other answer than "via RIP
+    /// dev IFACE" (a rule of someone else's in front of ours) is reported as it is.
     /// </summary>
     private string? Verify(string family, DsrRouteRequest request, uint mark)
     {
@@ -223,10 +215,6 @@ internal sealed partial class DsrProbeRoutes
             ? null
             : $"the kernel routes the probe '{answer}', not via {request.ServerAddress} dev {_interface}";
     }
-
-    /// <summary>Whether <paramref name="address"/> is an address of this host now (its route is in the local table).</summary>
-    private bool IsLocal(string family, IPAddress address)
-        => Ip(family, "route", "get", address.ToString()).Output.StartsWith("local ", StringComparison.Ordinal);
 
     /// <summary>SO_MARK needs CAP_NET_ADMIN in the probing process itself, whatever <c>ip</c> could do.</summary>
     private static string? CanMark()
