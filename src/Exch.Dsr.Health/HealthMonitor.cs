@@ -85,8 +85,8 @@ public sealed partial class HealthMonitor : IAsyncDisposable
             foreach (var server in servers)
             {
                 var target = new ProbeTarget(server.Address, service.Check.Port, service.Vip);
-                targets.Add(new Target(service.Name, server.Name, service.Check,
-                    HealthProbes.Describe(service.Check, target, server.Name), probe, target));
+                var description = HealthProbes.Describe(service.Check, target, server.Name);
+                targets.Add(new Target(service.Name, server.Name, service.Check, description, probe, target, description));
             }
 
             services[service.Name] = servers.ToImmutableDictionary(s => s.Name, s => startingHealth?.Invoke(service.Name, s.Name) ?? ServerHealth.Initial);
@@ -282,8 +282,7 @@ public sealed partial class HealthMonitor : IAsyncDisposable
             return (probeTarget, target.Description);
         }
 
-        var own = probeTarget with { DsrMark = 0 };
-        return (own, HealthProbes.Describe(target.Check, own, target.Server));
+        return (probeTarget with { DsrMark = 0 }, target.OwnAddressDescription);
     }
 
     private async ValueTask<ProbeResult> ProbeAsync(Target target, ProbeTarget probeTarget, CancellationToken cancellationToken)
@@ -342,6 +341,8 @@ public sealed partial class HealthMonitor : IAsyncDisposable
         : next.State == HealthState.Down ? $"{next.ConsecutiveFailures} of {check.Fall}"
         : $"{next.ConsecutiveSuccesses} of {check.Rise}";
 
+    /// <param name="OwnAddressDescription">How a probe of the server's own address reads, for the times a DSR-path target probes it.</param>
     private sealed record Target(
-        string Service, string Server, HealthCheckConfig Check, string Description, IHealthProbe Probe, ProbeTarget ProbeTarget);
+        string Service, string Server, HealthCheckConfig Check, string Description, IHealthProbe Probe, ProbeTarget ProbeTarget,
+        string OwnAddressDescription);
 }

@@ -80,7 +80,7 @@ public sealed partial class StatusPageServer : IHostedService, IAsyncDisposable
             : "are allowed from this machine only (no admin-password-file is set)");
 
         _certificate = _options.CertificateFile is { } certificateFile ? LoadCertificate(certificateFile, _options.CertificateKeyFile) : null;
-        var app = BuildApplication(endpoint, https: _certificate is not null);
+        var app = BuildApplication(endpoint, IsHttps);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);

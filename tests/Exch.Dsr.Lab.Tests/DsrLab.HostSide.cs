@@ -6,12 +6,10 @@ namespace Exch.Dsr.Lab.Tests;
 internal sealed partial class DsrLab
 {
     /// <summary>Runs <c>exch-dsr host-side --config ConfigPath ARGS</c> in the appliance namespace.</summary>
-    public CommandResult HostSide(params string[] arguments) =>
-        Shell.Run(TimeSpan.FromSeconds(30), "ip", ["netns", "exec", ApplianceNs, Shell.DotnetHost(), Shell.ExchDsrDll(), "host-side", "--config", ConfigPath, .. arguments]);
+    public CommandResult HostSide(params string[] arguments) => HostSideIn(ApplianceNs, arguments);
 
     /// <summary>Whether the appliance's eth0 holds <paramref name="address"/>.</summary>
-    public bool ApplianceHolds(string address) =>
-        Exec(ApplianceNs, "ip", "-o", "address", "show", "dev", "eth0").Output.Contains($" {address}/", StringComparison.Ordinal);
+    public bool ApplianceHolds(string address) => Holds(ApplianceNs, address);
 
     /// <summary>The nftables ruleset of the appliance namespace.</summary>
     public string ApplianceRuleset() => Exec(ApplianceNs, "nft", "list", "ruleset").Output;

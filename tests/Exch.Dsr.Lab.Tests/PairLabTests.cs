@@ -52,8 +52,9 @@ public sealed class PairLabTests
         // outlook-rpc gets a TCP check through the VIP (dsr-probe, on by default), so the new active's health checks
         // must keep working once keepalived puts the VIP on its own interface.
         const string NoCheck = "[service.check]\nkind = \"none\"";
-        int rpc = lab.ConfigText("ring", fixedMacs: true, withSilentServer: false, httpsHealthCheck: false).IndexOf(NoCheck, StringComparison.Ordinal);
-        string config = lab.ConfigText("ring", fixedMacs: true, withSilentServer: false, httpsHealthCheck: false)
+        string plain = lab.ConfigText("ring", fixedMacs: true, withSilentServer: false, httpsHealthCheck: false);
+        int rpc = plain.IndexOf(NoCheck, StringComparison.Ordinal);
+        string config = plain
             .Remove(rpc, NoCheck.Length).Insert(rpc, "[service.check]\nkind = \"tcp\"\ninterval = \"500ms\"\ntimeout = \"400ms\"\nrise = 2\nfall = 2")
             .Replace("own-vips = true", "own-vips = false", StringComparison.Ordinal)
             .Replace("scheduler = \"rr\"", $"scheduler = \"{scheduler}\"\nsloppy = {(sloppy ? "true" : "false")}", StringComparison.Ordinal);
