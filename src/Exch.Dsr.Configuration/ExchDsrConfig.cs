@@ -54,10 +54,10 @@ public sealed record ApplianceConfig
     public const int MinConnections = 1024, MaxConnections = 16_777_215;
 
     /// <summary>
-    /// Connections each forwarding thread tracks at most: two 64-byte slots each, reserved at start (128 MiB at the
-    /// default) and taken as connections land. A new connection beyond it is dropped as "connection table full".
-    /// Fewer keeps a small appliance's memory down; more lowers the table's load, so lookups at many clients find
-    /// their flow in its first slot more often.
+    /// Connections each forwarding thread tracks at most, of either address family: reserved at start (160 MiB for
+    /// IPv4 flows and 144 MiB for IPv6 flows at the default) and taken as connections of that family land. A new
+    /// connection beyond it is dropped as "connection table full". Fewer keeps a small appliance's memory down; more
+    /// lowers the table's load, so lookups at many clients find their flow in the line they asked for more often.
     /// </summary>
     public int Connections { get; init; } = DefaultConnections;
 

@@ -10,7 +10,8 @@ namespace Exch.Dsr.Benchmarks;
 /// <summary>
 /// The routing setup the engine benchmarks run against: the shipped configuration's <c>owa-https</c> service
 /// (VIP 192.0.2.10:443, wlc, persistence with a /32 netmask, two CAS) with tables sized for the client count, and
-/// the client addresses and ports the frames come from.
+/// the client addresses and ports the frames come from; and the same service on an IPv6 VIP (2001:db8::10) with
+/// clients in 2001:db8:c::/48.
 /// </summary>
 internal static class EngineLab
 {
@@ -20,6 +21,7 @@ internal static class EngineLab
     public static readonly MacAddress Appliance = MacAddress.Parse("02:00:00:00:00:01");
     public static readonly MacAddress Router = MacAddress.Parse("02:00:00:00:00:fe");
     public static readonly IpAddress128 Vip = IpAddress128.Parse("192.0.2.10");
+    public static readonly IpAddress128 IPv6Vip = IpAddress128.Parse("2001:db8::10");
 
     public static RealServer[] Servers { get; } =
     [
@@ -30,16 +32,23 @@ internal static class EngineLab
     /// <summary>Client <paramref name="i"/>'s address in 10.0.0.0/8: an odd multiplier scatters consecutive clients over the /8 without repeats.</summary>
     public static IpAddress128 Client(int i) => IpAddress128.FromIPv4(0x0A00_0000u | (((uint)i + 1) * 0x9E3779u & 0x00FF_FFFFu));
 
+    /// <summary>Client <paramref name="i"/>'s IPv6 address: 2001:db8:c:X::Y, the same scatter as <see cref="Client"/> over its 24 bits.</summary>
+    public static IpAddress128 IPv6Client(int i)
+    {
+        var scattered = ((uint)i + 1) * 0x9E3779u & 0x00FF_FFFFu;
+        return new IpAddress128(0x2001_0DB8_000C_0000UL | (scattered >> 12), 0x1000UL | (scattered & 0xFFF));
+    }
+
     public static ushort ClientPort(int i) => (ushort)(49152 + ((i * 7919) & 0x3FFF));
 
-    public static VirtualService OwaHttps(TimeSpan persistence, ConnectionTimeouts timeouts) => new()
+    public static VirtualService OwaHttps(TimeSpan persistence, ConnectionTimeouts timeouts, bool ipv6 = false) => new()
     {
         Name = "owa-https",
-        Vip = IPAddress.Parse("192.0.2.10"),
+        Vip = (ipv6 ? IPv6Vip : Vip).ToIPAddress(),
         Ports = [HttpsPort],
         Scheduler = SchedulerKind.WeightedLeastConnection,
         PersistenceTimeout = persistence,
-        PersistencePrefixLength = 32,
+        PersistencePrefixLength = ipv6 ? 128 : 32,
         PersistenceTableSize = TableCapacity,
         Members = [new ServiceMember("CAS1"), new ServiceMember("CAS2")],
         Timeouts = timeouts,

@@ -10,7 +10,7 @@ namespace Exch.Dsr.Benchmarks;
  * another in one mapping, so reading the frames costs what reading a ring costs (sequential, prefetch-friendly) and
  * the randomness the tables see comes from the order the clients were laid out in, not from chasing pointers to
  * a million separate byte[]s.
- *   slot i: bytes [i * SlotSize, i * SlotSize + Length(i))
+ *   slot i: bytes [i * SlotSize, i * SlotSize + Length(i)); SlotSize 64 bytes, 128 for rings of IPv6 frames
  * The engine rewrites the two MAC addresses of a forwarded frame in place, and a frame whose source is the appliance
  * is its own output coming back (the loop guard drops it), so a slot is not replayable as the engine left it:
  * Restore writes the 12 address bytes back as they arrived (one 8-byte and one 4-byte store into a cache line the
@@ -19,15 +19,16 @@ namespace Exch.Dsr.Benchmarks;
  */
 internal sealed class InMemoryFrameRing
 {
-    public const int SlotSize = 64;
-
+    private readonly int _slotShift;
     private readonly byte[] _data;
     private readonly byte[] _lengths;
     private readonly ulong _addressesHead;
     private readonly uint _addressesTail;
 
-    public InMemoryFrameRing(int count, MacAddress destination, MacAddress source)
+    /// <param name="ipv6">Slots of 128 bytes, which an IPv6 TCP frame needs (74 bytes), instead of 64.</param>
+    public InMemoryFrameRing(int count, MacAddress destination, MacAddress source, bool ipv6 = false)
     {
+        _slotShift = ipv6 ? 7 : 6;
         Count = count;
         Destination = destination;
         Source = source;
@@ -48,16 +49,18 @@ internal sealed class InMemoryFrameRing
 
     public int Count { get; }
 
+    public int SlotSize => 1 << _slotShift;
+
     /// <summary>Bytes held by the ring (so the memory report can leave them out).</summary>
     public long Footprint => _data.LongLength + _lengths.LongLength;
 
-    public Span<byte> Frame(int index) => _data.AsSpan(index * SlotSize, _lengths[index]);
+    public Span<byte> Frame(int index) => _data.AsSpan(index << _slotShift, _lengths[index]);
 
     /// <summary>Puts back the MAC addresses frame <paramref name="index"/> arrived with.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Restore(int index)
     {
-        ref var slot = ref _data[index * SlotSize];
+        ref var slot = ref _data[index << _slotShift];
         Unsafe.WriteUnaligned(ref slot, _addressesHead);
         Unsafe.WriteUnaligned(ref Unsafe.Add(ref slot, 8), _addressesTail);
     }

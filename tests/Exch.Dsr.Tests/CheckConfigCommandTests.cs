@@ -30,7 +30,7 @@ public sealed class CheckConfigCommandTests
         Assert.That(run.StandardOutput, Does.Contain("https GET /owa on port 443, status 2xx or 3xx, body contains \"utlook\""));
         Assert.That(run.StandardOutput, Does.Contain("lc (least connections)"));
         Assert.That(run.StandardOutput, Does.Contain("CAS1 (192.0.2.11, weight 1), CAS2 (192.0.2.12, weight 1)"));
-        Assert.That(run.StandardOutput, Does.Match(@"connections +1,048,576 per forwarding thread \(a table of 128 MiB each\)"));
+        Assert.That(run.StandardOutput, Does.Match(@"connections +1,048,576 per forwarding thread \(tables of 160 MiB for IPv4 flows and 144 MiB for IPv6 flows each, taken as flows arrive\)"));
         Assert.That(run.StandardOutput, Does.Match(@"\n  http +http://127\.0\.0\.1:8405/\n"));
         Assert.That(run.StandardOutput, Does.Not.Contain("certificate"));
         Assert.That(run.StandardOutput, Does.Not.Contain("\u001b["), "no colour codes when redirected");
@@ -70,7 +70,7 @@ public sealed class CheckConfigCommandTests
 
         Assert.That(ring.ExitCode, Is.Zero, ring.ToString());
         Assert.That(ring.StandardOutput, Does.Contain("ring (AF_PACKET").And.Contain("frame (TPACKET_V2").And.Match(@"threads +2"));
-        Assert.That(ring.StandardOutput, Does.Match(@"connections +4,096 per forwarding thread \(a table of 512 KiB each\)"));
+        Assert.That(ring.StandardOutput, Does.Match(@"connections +4,096 per forwarding thread \(tables of 640 KiB for IPv4 flows and 576 KiB for IPv6 flows each, taken as flows arrive\)"));
 
         var bad = await ExchDsrProcess.RunAsync(
             ["check-config", "config/exch-dsr.toml"],

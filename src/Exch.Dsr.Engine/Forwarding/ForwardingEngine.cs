@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Exch.Dsr.Engine.Frames;
 using Exch.Dsr.Engine.Routing;
 using Exch.Dsr.Engine.Scheduling;
@@ -28,8 +29,8 @@ public sealed class ForwardingEngine
     /// <summary>Frames <see cref="ProcessBatch"/> reads ahead: enough misses in flight to cover a memory latency.</summary>
     public const int BatchChunk = 32;
 
-    // Probe passes of ProcessBatch: with two, a million-client batch took 62-64 ns a frame against 77-78 with none
-    // and 66-68 with one; a third cost more than it saved (RESULTS.md §4).
+    // Probe passes of ProcessBatch for IPv6 flows: with two, a million-client batch took 62-64 ns a frame against 77-78
+    // with none and 66-68 with one when every flow had a 64-byte entry; a third cost more than it saved (RESULTS.md §4).
     private const int ProbeAhead = 2;
 
     // A frame after a gap in the traffic may sweep one unit (slot, entry) per this much of the gap: the thread had
@@ -64,6 +65,9 @@ public sealed class ForwardingEngine
 
     // False while the appliance's own MAC is also a real server's: then every frame must meet the loop guard.
     private bool _knownFlowPathOpen;
+
+    // The twelve address bytes Forward writes, by server id, for the adopted snapshot.
+    private AddressRewrite[] _rewrites = [];
 
     // What ProcessBatch read of each frame of a chunk before deciding any of them.
     private readonly BatchFlow[] _batchFlows = new BatchFlow[BatchChunk];
@@ -163,23 +167,12 @@ public sealed class ForwardingEngine
                 continue;
             }
 
-            for (var i = start; i < end; i++)
-            {
-                ref var flow = ref flows[i - start];
-                flow.IsFlow = FlowFrame.TryRead(frames[i], out flow.Key, out flow.Flags);
-                flow.Probe = -1;
-                if (flow.IsFlow)
-                {
-                    flow.Home = _connections.Home(flow.Key);
-                    flow.Probe = flow.Home;
-                    _connections.PrefetchSlot(flow.Home);
-                }
-            }
-
-            // A flow whose slot holds another key lies further along the probe; at half load a lookup passes
-            // about one slot in two, whose line was not asked for. Each pass looks at the slots the last one loaded
-            // and starts loading the next for the flows not found yet, so the deciding pass rarely waits.
-            var probing = true;
+            // An IPv6 flow whose line holds another key lies further along the probe (one 64-byte entry a line at
+            // half load: about one lookup in four). Each pass looks at the lines the last one loaded and starts
+            // loading the next for the flows not found yet, so the deciding pass rarely waits. IPv4 flows, two to a
+            // line at a quarter load, are in the line already asked for 97 % of the time: a pass would cost them more
+            // than it saved (RESULTS.md §4).
+            var probing = ReadFlows(ref frames, start, end);
             for (var pass = 0; pass < ProbeAhead && probing; pass++)
             {
                 probing = false;
@@ -194,14 +187,64 @@ public sealed class ForwardingEngine
                 }
             }
 
-            for (var i = start; i < end; i++)
+            Decide(ref frames, snapshot, start, end, nowNs, verdicts);
+        }
+    }
+
+    /// <summary>
+    /// The first pass over a chunk: each frame's flow read once, its home line asked for. True when an IPv6 flow was
+    /// read, whose probe the passes may carry on.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool ReadFlows<TFrames>(ref TFrames frames, int start, int end)
+        where TFrames : struct, IFrameBatch
+    {
+        // Locals, so that the loop does not reload them through the engine after each store to a flow.
+        var flows = _batchFlows;
+        var connections = _connections;
+        var v4 = connections.IPv4Slots;
+        var anyIPv6 = false;
+        for (var i = start; i < end; i++)
+        {
+            ref var flow = ref flows[i - start];
+            flow.Probe = -1;
+            flow.Shape = FlowFrame.TryRead(frames[i], ref flow.IPv4, ref flow.Key, out flow.Flags);
+            if (flow.Shape == FlowShape.IPv4)
             {
-                var frame = frames[i];
-                ref readonly var flow = ref flows[i - start];
-                verdicts[i] = flow.IsFlow && TryForwardKnownFlow(snapshot, frame, flow.Key, flow.Flags, flow.Home, nowNs, out _, out _)
-                    ? Count(ForwardVerdict.Forwarded)
-                    : Classified(Classify(snapshot, frame, nowNs, out var decision), in decision);
+                flow.Home = v4.Home(flow.IPv4);
+                v4.Prefetch(flow.Home);
             }
+            else if (flow.Shape == FlowShape.IPv6)
+            {
+                flow.Home = connections.Home(flow.Key);
+                flow.Probe = flow.Home;
+                connections.PrefetchSlot(flow.Home);
+                anyIPv6 = true;
+            }
+        }
+
+        return anyIPv6;
+    }
+
+    /// <summary>The deciding pass over a chunk, with what <see cref="ReadFlows"/> read.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Decide<TFrames>(ref TFrames frames, RoutingSnapshot snapshot, int start, int end, long nowNs, Span<ForwardVerdict> verdicts)
+        where TFrames : struct, IFrameBatch
+    {
+        var flows = _batchFlows;
+        for (var i = start; i < end; i++)
+        {
+            var frame = frames[i];
+            ref readonly var flow = ref flows[i - start];
+            var known = flow.Shape switch
+            {
+                FlowShape.IPv4 => TryForwardKnownFlow(snapshot, frame, flow.IPv4, flow.Flags, flow.Home, nowNs),
+                FlowShape.IPv6 => TryForwardKnownFlow(snapshot, frame, flow.Key, flow.Flags, flow.Home, nowNs, out _, out _),
+                _ => false,
+            };
+            verdicts[i] = known
+                ? Count(ForwardVerdict.Forwarded)
+                : Classified(Classify(snapshot, frame, nowNs, out var decision), in decision);
         }
     }
 
@@ -262,9 +305,29 @@ public sealed class ForwardingEngine
     {
         serviceId = -1;
         serverId = -1;
+        if (!MayBeKnownFlow(frame, flags))
+        {
+            return false;
+        }
 
-        // A SYN is nearly always a new flow: it goes straight to the general path, whose connection and persistence
-        // lookups then miss the cache together instead of one after the other (~200 ns a new client at 1M).
+        return home < _connections.IPv6Offset
+            ? TryForwardKnownFlow(_connections.IPv4Slots, snapshot, frame, IPv4Flow.From(key), key.Vip, key.Protocol, key.VipPort, flags, home, nowNs, out serviceId, out serverId)
+            : TryForwardKnownFlow(_connections.IPv6Slots, snapshot, frame, key, key.Vip, key.Protocol, key.VipPort, flags, home - _connections.IPv6Offset, nowNs, out serviceId, out serverId);
+    }
+
+    /// <summary>The known-flow path for an IPv4 frame of a batch, read as <paramref name="flow"/>, whose home slot is <paramref name="home"/>.</summary>
+    private bool TryForwardKnownFlow(RoutingSnapshot snapshot, Span<byte> frame, in IPv4Flow flow, TcpFlags flags, int home, long nowNs)
+        => MayBeKnownFlow(frame, flags)
+            && TryForwardKnownFlow(_connections.IPv4Slots, snapshot, frame, flow, IpAddress128.FromIPv4(flow.Vip), flow.Protocol, flow.VipPort, flags, home, nowNs, out _, out _);
+
+    /// <summary>
+    /// What the known-flow path asks of the frame itself. A SYN is nearly always a new flow: it goes straight to the
+    /// general path, whose connection and persistence lookups then miss the cache together instead of one after the
+    /// other (~200 ns a new client at 1M). A frame not addressed to the appliance, or sent by it, is the loop guard's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool MayBeKnownFlow(Span<byte> frame, TcpFlags flags)
+    {
         if (!_knownFlowPathOpen || (flags & TcpFlags.Syn) != 0)
         {
             return false;
@@ -274,13 +337,22 @@ public sealed class ForwardingEngine
         var destination = BinaryPrimitives.ReadUInt64BigEndian(frame) >> 16;
         var source = BinaryPrimitives.ReadUInt64BigEndian(frame[4..]) & 0xFFFF_FFFF_FFFFUL;
         var appliance = ApplianceMac.ToUInt64();
-        if (destination != appliance || source == appliance)
-        {
-            return false;
-        }
+        return destination == appliance && source != appliance;
+    }
 
-        ref var connection = ref _connections.FindLive(key, home, nowNs);
-        if (Unsafe.IsNullRef(ref connection))
+    /// <summary>
+    /// The known-flow path past the checks on the frame, in the slots of the flow's family: one generic body, compiled
+    /// once per entry layout and key form, so the entry's fields are plain loads. Leaves an expired connection for the
+    /// general path to remove, so a frame it says no to has had no effect.
+    /// </summary>
+    private bool TryForwardKnownFlow<TEntry, TKey>(FlowSlots<TEntry, TKey> family, RoutingSnapshot snapshot, Span<byte> frame, in TKey key, in IpAddress128 vip, byte protocol, ushort vipPort, TcpFlags flags, int home, long nowNs, out int serviceId, out int serverId)
+        where TEntry : unmanaged, IConnectionEntry<TEntry, TKey>
+        where TKey : struct
+    {
+        serviceId = -1;
+        serverId = -1;
+        ref var connection = ref family.Find(key, home, out var slot);
+        if (Unsafe.IsNullRef(ref connection) || connection.ExpiresAtNs <= nowNs)
         {
             return false;
         }
@@ -288,15 +360,15 @@ public sealed class ForwardingEngine
         var service = snapshot.GetService(connection.ServiceId);
         var server = connection.ServerId;
         if (service is null
-            || !service.Serves(key.Vip, key.Protocol, key.VipPort)
+            || !service.Serves(vip, protocol, vipPort)
             || (service.GetDisposition(server) & MemberDisposition.KeepsConnections) == 0)
         {
             return false;
         }
 
-        var state = key.Protocol == IpProtocols.Tcp ? TcpStateMachine.Next(connection.State, flags) : ConnectionState.Udp;
-        _connections.Update(ref connection, state, nowNs + service.TimeoutNs(state), nowNs);
-        Forward(snapshot, frame, service.Id, server);
+        var state = protocol == IpProtocols.Tcp ? TcpStateMachine.Next(connection.State, flags) : ConnectionState.Udp;
+        _connections.Update(family, slot, ref connection, state, nowNs + service.TimeoutNs(state), nowNs);
+        Forward(frame, service.Id, server);
         KnownFlowFrames++;
         serviceId = service.Id;
         serverId = server;
@@ -547,7 +619,7 @@ public sealed class ForwardingEngine
                 _connections.Update(connection, state, nowNs + service.TimeoutNs(state), nowNs);
                 RecordFragmentIfFirst(in packet, service.Id, serverId, nowNs);
                 decision = Decision(service, serverId, in packet, default, DecisionReason.ExistingFlow, false, false);
-                return Forward(snapshot, frame, service.Id, serverId);
+                return Forward(frame, service.Id, serverId);
             }
 
             // Its server is gone (removed, disabled, or down with shutdown-sessions): schedule the flow again.
@@ -594,7 +666,7 @@ public sealed class ForwardingEngine
         _members[MemberIndex(service.Id, server) + (int)MemberCounter.NewConnections]++;
         RecordFragmentIfFirst(in packet, service.Id, server, nowNs);
         decision = Decision(service, server, in packet, persistenceKey, reason, true, newPersistence);
-        return Forward(snapshot, frame, service.Id, server);
+        return Forward(frame, service.Id, server);
     }
 
     /// <summary>
@@ -696,7 +768,7 @@ public sealed class ForwardingEngine
         {
             _events[(int)EngineEvent.FragmentsFollowed]++;
             decision = Decision(service, serverId, in packet, default, DecisionReason.ExistingFlow, false, false);
-            return Forward(snapshot, frame, service.Id, serverId);
+            return Forward(frame, service.Id, serverId);
         }
 
         var isVip = false;
@@ -715,7 +787,7 @@ public sealed class ForwardingEngine
             {
                 var server = table.ServerIdAt(entry);
                 decision = Decision(candidate, server, in packet, key, DecisionReason.Persisted, false, false);
-                return Forward(snapshot, frame, id, server);
+                return Forward(frame, id, server);
             }
         }
 
@@ -782,7 +854,7 @@ public sealed class ForwardingEngine
 
         _events[(int)EngineEvent.IcmpErrorsForwarded]++;
         decision = new ForwardDecision(service.Id, serverId, client, quote.DestinationPort, vip, quote.SourcePort, service.Protocol, persistenceKey, DecisionReason.IcmpError, false, false);
-        return Forward(snapshot, frame, service.Id, serverId);
+        return Forward(frame, service.Id, serverId);
     }
 
     /// <summary>The server of the client's usable persistence entry, or -1.</summary>
@@ -802,10 +874,18 @@ public sealed class ForwardingEngine
         }
     }
 
-    private ForwardVerdict Forward(RoutingSnapshot snapshot, Span<byte> frame, int serviceId, int serverId)
+    /// <summary>Rewrites the frame's Ethernet destination to the server and its source to the appliance, and counts it.</summary>
+    private ForwardVerdict Forward(Span<byte> frame, int serverId)
     {
-        snapshot.GetServerMac(serverId).WriteTo(frame);
-        ApplianceMac.WriteTo(frame[MacAddress.Length..]);
+        ref readonly var rewrite = ref _rewrites[serverId];
+        MemoryMarshal.Write(frame, in rewrite.Head);
+        MemoryMarshal.Write(frame[sizeof(ulong)..], in rewrite.Tail);
+        return ForwardVerdict.Forwarded;
+    }
+
+    private ForwardVerdict Forward(Span<byte> frame, int serviceId, int serverId)
+    {
+        Forward(frame, serverId);
         var member = MemberIndex(serviceId, serverId);
         _members[member + (int)MemberCounter.Frames]++;
         _members[member + (int)MemberCounter.Bytes] += frame.Length;
@@ -870,6 +950,7 @@ public sealed class ForwardingEngine
     {
         _current = snapshot;
         _knownFlowPathOpen = !snapshot.IsServerMac(ApplianceMac);
+        _rewrites = AddressRewrite.For(snapshot, ApplianceMac);
         _events[(int)EngineEvent.SnapshotsAdopted]++;
         GrowMemberCounters(snapshot.ServiceIdCapacity, snapshot.ServerIdCapacity);
         _connections.EnsureMemberCapacity(_counterServices, _counterServers);
@@ -963,14 +1044,39 @@ public sealed class ForwardingEngine
         }
     }
 
+    /// <summary>
+    /// A forwarded frame's new Ethernet destination (the server) and source (the appliance), its first twelve bytes,
+    /// as one 8-byte and one 4-byte store in the frame's byte order.
+    /// </summary>
+    private readonly struct AddressRewrite(ulong head, uint tail)
+    {
+        public readonly ulong Head = head;
+        public readonly uint Tail = tail;
+
+        public static AddressRewrite[] For(RoutingSnapshot snapshot, MacAddress appliance)
+        {
+            var rewrites = new AddressRewrite[snapshot.ServerIdCapacity];
+            Span<byte> addresses = stackalloc byte[2 * MacAddress.Length];
+            appliance.WriteTo(addresses[MacAddress.Length..]);
+            for (var id = 0; id < rewrites.Length; id++)
+            {
+                snapshot.GetServerMac(id).WriteTo(addresses);
+                rewrites[id] = new AddressRewrite(MemoryMarshal.Read<ulong>(addresses), MemoryMarshal.Read<uint>(addresses[sizeof(ulong)..]));
+            }
+
+            return rewrites;
+        }
+    }
+
     /// <summary>A frame of a batch as the first pass read it: its flow (if it has the common shape) and home slot.</summary>
     private struct BatchFlow
     {
+        public IPv4Flow IPv4;
         public FlowKey Key;
         public int Home;
         public int Probe;
         public TcpFlags Flags;
-        public bool IsFlow;
+        public FlowShape Shape;
     }
 
     /// <summary>The fields of one frame the decision needs, gathered from the views.</summary>

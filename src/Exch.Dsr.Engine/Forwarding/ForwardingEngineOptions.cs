@@ -7,7 +7,9 @@ namespace Exch.Dsr.Engine.Forwarding;
 public sealed record ForwardingEngineOptions
 {
     /// <summary>
-    /// Live connections at most (at most 16,777,215): two 64-byte slots each, so 1M connections take up to 128 MiB.
+    /// Live connections at most (at most 16,777,215), of either address family: four 32-byte IPv4 slots and two 64-byte
+    /// IPv6 slots each, with an 8-byte persistence link per slot, so 1M connections reserve 160 MiB for IPv4 flows and
+    /// 144 MiB for IPv6 flows, each taken only as flows of that family arrive.
     /// </summary>
     public int ConnectionCapacity { get; init; } = 1 << 20;
 

@@ -14,63 +14,22 @@ public readonly record struct FlowKey(IpAddress128 Client, IpAddress128 Vip, ush
         => StableHashing.Mix(Client.StableHash() ^ (Vip.StableHash() * 31) ^ ((ulong)ClientPort << 24) ^ ((ulong)VipPort << 8) ^ Protocol);
 }
 
-/*
- * ConnectionEntry, 64 bytes, one cache line's worth (LVS's ip_vs_conn is several hundred bytes). The entries ARE the
- * hash table (open addressing, linear probing), so a lookup that hits its home slot reads one entry and nothing else.
- * The slots live in a pinned byte array from its first 64-byte boundary on, so each entry is exactly one cache line
- * (a managed ConnectionEntry[] is only 8-byte aligned: most entries would straddle two lines, two misses).
- *   [0..8)   client address, high 64 bits
- *   [8..16)  client address, low 64 bits (IPv4 stored mapped)
- *   [16..24) VIP, high 64 bits
- *   [24..32) VIP, low 64 bits
- *   [32..40) expires-at, ns (state timeout from the last packet)
- *   [40..42) client port
- *   [42..44) VIP port
- *   [44]     protocol; 0 marks a free slot (a flow is TCP or UDP), so the table starts as the zero pages the
- *            allocator hands out: nothing to initialise, and memory is only touched where connections land
- *   [45]     state (ConnectionState)
- *   [46..48) service id
- *   [48..52) server id
- *   [52..56) the deadline last pushed to the persistence entry, in units of 2^30 ns (~1.07 s), rounded down
- *   [56..60) persistence entry index, or -1
- *   [60..64) persistence entry generation at link time
- */
-[StructLayout(LayoutKind.Sequential)]
-internal struct ConnectionEntry
-{
-    public ulong ClientHigh;
-    public ulong ClientLow;
-    public ulong VipHigh;
-    public ulong VipLow;
-    public long ExpiresAtNs;
-    public ushort ClientPort;
-    public ushort VipPort;
-    public byte Protocol;
-    public ConnectionState State;
-    public ushort ServiceId;
-    public int ServerId;
-    public uint PushedUntilUnits;
-    public int PersistenceIndex;
-    public int PersistenceGeneration;
-
-    public readonly bool IsFree => Protocol == 0;
-
-    public void Free() => Protocol = 0;
-}
-
 /// <summary>A connection as the status view shows it.</summary>
 public readonly record struct ConnectionEntryView(FlowKey Key, int ServiceId, int ServerId, ConnectionState State, long ExpiresAtNs, bool Persistent);
 
 /// <summary>
 /// Every flow the engine forwards: 5-tuple → server, with LVS's per-state timeouts. Sized at construction, bounded, and
-/// empty when all zeros (so memory is touched only where connections land): twice
-/// <see cref="Capacity"/> slots, open addressing with linear probing, so a lookup reads the entry in its home slot
-/// (and, at a load of at most one half, the next one about every third time) instead of a bucket and then a chain,
-/// and <see cref="PrefetchSlot"/> can start that one read early. Removal shifts the rest of the cluster back (no
-/// tombstones), so an index is valid only until the next add or remove. Expiry is incremental: lazily on lookup,
-/// plus <see cref="SweepDue"/> over the slots that came due by packet time. It keeps the per-server active
-/// (ESTABLISHED) and inactive (other states) counts that lc/wlc read, and the connection counts of the persistence
-/// entries connections run through.
+/// empty when all zeros (so memory is touched only where connections land). Two open-addressed families of slots
+/// (<see cref="FlowSlots{TEntry, TKey}"/>): IPv4 flows in 32-byte entries, two to a cache line, <see cref="IPv4SlotsPerConnection"/>
+/// slots per connection of <see cref="Capacity"/>, so that nearly every lookup finds its flow in the one line it asked
+/// for; IPv6 flows in 64-byte entries, two slots per connection. Both share one count, one capacity and one sweep.
+/// <para>
+/// An index names a slot of either family: IPv4 slots from 0, IPv6 slots from <see cref="IPv6Offset"/> on. It is valid
+/// only until the next add or remove (removal shifts the rest of a cluster back). Expiry is incremental: lazily on
+/// lookup, plus <see cref="SweepDue"/> over the slots that came due by packet time. The table keeps the per-server
+/// active (ESTABLISHED) and inactive (other states) counts that lc/wlc read, and the connection counts of the
+/// persistence entries connections run through.
+/// </para>
 /// </summary>
 public sealed class ConnectionTable
 {
@@ -80,16 +39,25 @@ public sealed class ConnectionTable
     /// <summary>The most a connection's deadline may lag behind its last packet plus its timeout.</summary>
     public const long MaxDeadlineSlackNs = 1_000_000_000;
 
+    /// <summary>
+    /// IPv4 slots per connection of capacity: at four, a full table is a quarter loaded and 97 % of its flows sit in
+    /// their home line (simulated and counted), in the same 128 bytes per connection one 64-byte slot at half load took.
+    /// </summary>
+    public const int IPv4SlotsPerConnection = 4;
+
+    /// <summary>IPv6 slots per connection of capacity: a full table of them is half loaded.</summary>
+    public const int IPv6SlotsPerConnection = 2;
+
     // Reported deadlines are kept in units of 2^30 ns (about 1.07 s), rounded down, so they fit 32 bits until 2106.
     private const int PushedUnitShift = 30;
 
-    private readonly LineAlignedArray<ConnectionEntry> _slots;
-    private readonly ulong _hashSeed;
+    private readonly FlowSlots<IPv4ConnectionEntry, IPv4Flow> _v4;
+    private readonly FlowSlots<IPv6ConnectionEntry, FlowKey> _v6;
+    private readonly int _v6Offset;
     private readonly int _slotCount;
 
-    // One bit per slot, set while it holds an entry: the sweep skips free slots here, 64 to a word and the whole
-    // bitmap in cache, instead of reading a 64-byte line to learn that a slot is empty (at a tenth full, nine of every
-    // ten lines a sweep read were empty slots).
+    // One bit per slot of both families (IPv4 from bit 0, IPv6 from _v6Offset), set while it holds an entry: the sweep
+    // and the listings skip free slots here, 64 to a word, instead of reading a line to learn that a slot is empty.
     private readonly ulong[] _occupied;
     private readonly PersistenceTableSet _persistence;
     private int[] _active = [];
@@ -104,28 +72,47 @@ public sealed class ConnectionTable
     private int _sweepCursor;
     private SweepPacer _pacer;
 
-    /// <param name="slotMemory">Told the slots' address and length before anything is written there (huge pages).</param>
+    /// <param name="slotMemory">Told each family's slots' address and length before anything is written there (huge pages).</param>
     /// <param name="hashSeed">Mixed into <see cref="Home"/> (<see cref="Forwarding.ForwardingEngineOptions.TableHashSeed"/>).</param>
     public ConnectionTable(int capacity, PersistenceTableSet persistence, Action<nint, nuint>? slotMemory = null, ulong hashSeed = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
-        _hashSeed = hashSeed;
         _persistence = persistence;
         Capacity = capacity;
-        _slotCount = checked(capacity * 2);
-        _slots = new LineAlignedArray<ConnectionEntry>(_slotCount);
-        slotMemory?.Invoke(_slots.Address, _slots.ByteLength);
+        var v4Slots = checked(capacity * IPv4SlotsPerConnection);
+        var v6Slots = checked(capacity * IPv6SlotsPerConnection);
+        _v6Offset = checked((v4Slots + 63) & ~63);
+        _slotCount = checked(_v6Offset + v6Slots);
         _occupied = new ulong[(_slotCount + 63) >> 6];
+        _v4 = new FlowSlots<IPv4ConnectionEntry, IPv4Flow>(v4Slots, _occupied, 0, hashSeed);
+        _v6 = new FlowSlots<IPv6ConnectionEntry, FlowKey>(v6Slots, _occupied, _v6Offset, hashSeed);
+        slotMemory?.Invoke(_v4.Address, _v4.ByteLength);
+        slotMemory?.Invoke(_v6.Address, _v6.ByteLength);
     }
 
     /// <summary>Live connections the table holds at most.</summary>
     public int Capacity { get; }
 
-    /// <summary>Bytes a table of <paramref name="capacity"/> connections reserves: two 64-byte slots each.</summary>
-    public static long BytesFor(int capacity) => 2L * capacity * Unsafe.SizeOf<ConnectionEntry>();
+    /// <summary>
+    /// Bytes a table of <paramref name="capacity"/> connections reserves: the slots and persistence links of both
+    /// families (<see cref="IPv4BytesFor"/> + <see cref="IPv6BytesFor"/>). A family's pages are touched only as its
+    /// flows arrive.
+    /// </summary>
+    public static long BytesFor(int capacity) => IPv4BytesFor(capacity) + IPv6BytesFor(capacity);
 
-    /// <summary>Slots of the open-addressed array: 2 × <see cref="Capacity"/>, 64 bytes each.</summary>
+    /// <summary>Bytes of IPv4 slots and links a table of <paramref name="capacity"/> reserves: all an IPv4-only appliance touches.</summary>
+    public static long IPv4BytesFor(int capacity)
+        => (long)capacity * IPv4SlotsPerConnection * (Unsafe.SizeOf<IPv4ConnectionEntry>() + Unsafe.SizeOf<PersistenceLink>());
+
+    /// <summary>Bytes of IPv6 slots and links a table of <paramref name="capacity"/> reserves.</summary>
+    public static long IPv6BytesFor(int capacity)
+        => (long)capacity * IPv6SlotsPerConnection * (Unsafe.SizeOf<IPv6ConnectionEntry>() + Unsafe.SizeOf<PersistenceLink>());
+
+    /// <summary>The index space of both families: IPv4 slots, a gap up to the next multiple of 64, IPv6 slots.</summary>
     public int SlotCount => _slotCount;
+
+    /// <summary>The index of the first IPv6 slot.</summary>
+    public int IPv6Offset => _v6Offset;
 
     public int Count { get; private set; }
 
@@ -151,6 +138,10 @@ public sealed class ConnectionTable
 
     /// <summary>Connections in every other state by (service, server), laid out as <see cref="ActiveByMember"/>.</summary>
     public ReadOnlySpan<int> InactiveByMember => _memberInactive;
+
+    internal FlowSlots<IPv4ConnectionEntry, IPv4Flow> IPv4Slots => _v4;
+
+    internal FlowSlots<IPv6ConnectionEntry, FlowKey> IPv6Slots => _v6;
 
     /// <summary>Grows the per-server counts to <paramref name="serverIdCapacity"/> ids (allocates; call on publish).</summary>
     public void EnsureServerCapacity(int serverIdCapacity)
@@ -182,70 +173,70 @@ public sealed class ConnectionTable
     }
 
     /// <summary>
+    /// The slot a lookup of <paramref name="key"/> starts from: the first slot of a line picked by one mix of the
+    /// 5-tuple and the table's seed (not <see cref="FlowKey.StableHash"/>, whose five mixes cost more than the rest of a
+    /// cached lookup), mapped onto the lines by a multiply instead of a division.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Home(in FlowKey key)
+        => IPv4Flow.Fits(key) ? _v4.Home(IPv4Flow.From(key)) : _v6Offset + _v6.Home(key);
+
+    /// <summary>
     /// Starts loading slot <paramref name="slot"/> (a key's <see cref="Home"/>) into the cache without waiting for it,
     /// so that the misses of a batch of frames overlap instead of following one another.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PrefetchSlot(int slot)
-        => CacheLine.Prefetch(ref _slots[slot]);
+    {
+        if (slot < _v6Offset)
+        {
+            _v4.Prefetch(slot);
+        }
+        else
+        {
+            _v6.Prefetch(slot - _v6Offset);
+        }
+    }
 
     /// <summary>
-    /// One step of a lookup's probe ahead of time: when <paramref name="slot"/> (already loaded) holds another flow,
-    /// starts loading the next slot and returns it, else (free, or <paramref name="key"/>'s own by client address and
-    /// ports) returns -1. Reads only; the lookup proper still compares the whole key.
+    /// One step of a lookup's probe ahead of time: when every slot of <paramref name="slot"/>'s line from it on
+    /// (already loaded) holds another flow, starts loading the next line and returns its first slot, else (a free
+    /// slot, or <paramref name="key"/>'s own) returns -1. Reads only; the lookup proper still compares the whole key.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int PrefetchPastSlot(in FlowKey key, int slot)
     {
-        ref readonly var e = ref _slots[slot];
-        if (!e.IsFree && (e.ClientLow != key.Client.Low || e.ClientPort != key.ClientPort || e.VipPort != key.VipPort))
+        if (slot < _v6Offset)
         {
-            var next = slot + 1 == _slotCount ? 0 : slot + 1;
-            CacheLine.Prefetch(ref _slots[next]);
-            return next;
+            return _v4.PrefetchPast(IPv4Flow.From(key), slot);
         }
 
-        return -1;
+        var next = _v6.PrefetchPast(key, slot - _v6Offset);
+        return next < 0 ? -1 : _v6Offset + next;
     }
 
     /// <summary>The live entry for <paramref name="key"/>, or -1; an expired entry is removed on the way.</summary>
     public int Find(in FlowKey key, long nowNs)
     {
-        var slot = Locate(key);
-        if (slot >= 0 && _slots[slot].ExpiresAtNs <= nowNs)
+        int index;
+        if (IPv4Flow.Fits(key))
         {
-            Remove(slot, nowNs);
+            var flow = IPv4Flow.From(key);
+            index = _v4.Locate(flow, _v4.Home(flow));
+        }
+        else
+        {
+            index = Offset(_v6.Locate(key, _v6.Home(key)));
+        }
+
+        if (index >= 0 && ExpiresAtNs(index) <= nowNs)
+        {
+            Remove(index, nowNs);
             Expirations++;
             return -1;
         }
 
-        return slot;
-    }
-
-    /// <summary>The slot holding <paramref name="key"/>, live or expired, or -1.</summary>
-    private int Locate(in FlowKey key) => Locate(key, Home(key));
-
-    private int Locate(in FlowKey key, int home)
-    {
-        var slots = _slots;
-        var slot = home;
-        while (true)
-        {
-            ref readonly var e = ref slots[slot];
-            if (e.IsFree)
-            {
-                return -1;
-            }
-
-            if (e.ClientLow == key.Client.Low && e.ClientPort == key.ClientPort && e.VipPort == key.VipPort
-                && e.ClientHigh == key.Client.High && e.VipLow == key.Vip.Low && e.VipHigh == key.Vip.High
-                && e.Protocol == key.Protocol)
-            {
-                return slot;
-            }
-
-            slot = slot + 1 == slots.Length ? 0 : slot + 1;
-        }
+        return index;
     }
 
     /// <summary>
@@ -266,49 +257,45 @@ public sealed class ConnectionTable
 
         Debug.Assert(key.Protocol != 0, "protocol 0 marks a free slot; only TCP and UDP flows are added");
 
-        // At most half the slots are in use, so the probe ends at a free one.
-        var slots = _slots;
-        var index = Home(key);
-        while (!slots[index].IsFree)
-        {
-            index = index + 1 == slots.Length ? 0 : index + 1;
-        }
+        // At most capacity of each family's slots are in use, so the probe ends at a free one.
+        return IPv4Flow.Fits(key)
+            ? Add(_v4, IPv4Flow.From(key), serviceId, serverId, state, expiresAtNs, persistenceIndex)
+            : _v6Offset + Add(_v6, key, serviceId, serverId, state, expiresAtNs, persistenceIndex);
+    }
 
-        ref var e = ref slots[index];
-        e.ClientHigh = key.Client.High;
-        e.ClientLow = key.Client.Low;
-        e.VipHigh = key.Vip.High;
-        e.VipLow = key.Vip.Low;
-        e.ClientPort = key.ClientPort;
-        e.VipPort = key.VipPort;
-        e.Protocol = key.Protocol;
+    private int Add<TEntry, TKey>(FlowSlots<TEntry, TKey> family, in TKey key, int serviceId, int serverId, ConnectionState state, long expiresAtNs, int persistenceIndex)
+        where TEntry : unmanaged, IConnectionEntry<TEntry, TKey>
+        where TKey : struct
+    {
+        var slot = family.Occupy(key);
+        ref var e = ref family[slot];
         e.State = state;
-        e.ServiceId = (ushort)serviceId;
+        e.ServiceId = serviceId;
         e.ServerId = serverId;
         e.ExpiresAtNs = expiresAtNs;
-        e.PersistenceIndex = -1;
-        _occupied[index >> 6] |= 1UL << index;
+        e.PushedUntilUnits = uint.MaxValue;
         var table = persistenceIndex >= 0 ? _persistence.Get(serviceId) : null;
         if (table is not null)
         {
-            e.PersistenceIndex = persistenceIndex;
-            e.PersistenceGeneration = table.GenerationAt(persistenceIndex);
+            ref var link = ref family.Link(slot);
+            link.IndexPlusOne = persistenceIndex + 1;
+            link.Generation = table.GenerationAt(persistenceIndex);
             e.PushedUntilUnits = ToUnits(expiresAtNs);
             table.AddConnection(persistenceIndex, expiresAtNs);
         }
 
         Count++;
         AdjustCounts(serviceId, serverId, state, +1);
-        return index;
+        return slot;
     }
 
-    public int ServerIdAt(int index) => _slots[index].ServerId;
+    public int ServerIdAt(int index) => index < _v6Offset ? _v4[index].ServerId : _v6[index - _v6Offset].ServerId;
 
-    public int ServiceIdAt(int index) => _slots[index].ServiceId;
+    public int ServiceIdAt(int index) => index < _v6Offset ? _v4[index].ServiceId : _v6[index - _v6Offset].ServiceId;
 
-    public ConnectionState StateAt(int index) => _slots[index].State;
+    public ConnectionState StateAt(int index) => index < _v6Offset ? _v4[index].State : _v6[index - _v6Offset].State;
 
-    public long ExpiresAtNs(int index) => _slots[index].ExpiresAtNs;
+    public long ExpiresAtNs(int index) => index < _v6Offset ? _v4[index].ExpiresAtNs : _v6[index - _v6Offset].ExpiresAtNs;
 
     /// <summary>
     /// Moves the connection to <paramref name="state"/> with a new deadline, keeping active/inactive counts.
@@ -327,28 +314,24 @@ public sealed class ConnectionTable
     /// </para>
     /// </summary>
     public void Update(int index, ConnectionState state, long expiresAtNs, long nowNs)
-        => Update(ref _slots[index], state, expiresAtNs, nowNs);
-
-    /// <summary>
-    /// The live entry for <paramref name="key"/> (whose <see cref="Home"/> the caller computed once, for its prefetch
-    /// too) by reference, or a null reference, changing nothing: an expired entry is left for <see cref="Find"/>, so
-    /// a caller that looks and then leaves the frame to another path has had no effect. The known-flow path reads and
-    /// updates the entry in place instead of indexing the slots once per field. Valid until the next add or remove.
-    /// </summary>
-    internal ref ConnectionEntry FindLive(in FlowKey key, int home, long nowNs)
     {
-        var slot = Locate(key, home);
-        if (slot < 0)
+        if (index < _v6Offset)
         {
-            return ref Unsafe.NullRef<ConnectionEntry>();
+            Update(_v4, index, ref _v4[index], state, expiresAtNs, nowNs);
         }
-
-        ref var entry = ref _slots[slot];
-        return ref entry.ExpiresAtNs > nowNs ? ref entry : ref Unsafe.NullRef<ConnectionEntry>();
+        else
+        {
+            var slot = index - _v6Offset;
+            Update(_v6, slot, ref _v6[slot], state, expiresAtNs, nowNs);
+        }
     }
 
     /// <inheritdoc cref="Update(int, ConnectionState, long, long)"/>
-    internal void Update(ref ConnectionEntry e, ConnectionState state, long expiresAtNs, long nowNs)
+    /// <remarks>For the known-flow path, which holds <paramref name="e"/> = <paramref name="family"/>[<paramref name="slot"/>] already.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Update<TEntry, TKey>(FlowSlots<TEntry, TKey> family, int slot, ref TEntry e, ConnectionState state, long expiresAtNs, long nowNs)
+        where TEntry : unmanaged, IConnectionEntry<TEntry, TKey>
+        where TKey : struct
     {
         if (e.State != state)
         {
@@ -362,57 +345,61 @@ public sealed class ConnectionTable
             // A shorter deadline (a reload shortened the timeout) reads as a huge unsigned step and is written too.
             e.ExpiresAtNs = expiresAtNs;
         }
-        if (e.PersistenceIndex >= 0 && expiresAtNs >= (long)e.PushedUntilUnits << PushedUnitShift)
+
+        // Unlinked connections read uint.MaxValue here: 2^62 ns, never reached.
+        if (expiresAtNs >= (long)e.PushedUntilUnits << PushedUnitShift)
         {
-            var pushed = expiresAtNs + Math.Max(expiresAtNs - nowNs, 0);
-            e.PushedUntilUnits = ToUnits(pushed);
-            _persistence.Extend(e.ServiceId, e.PersistenceIndex, e.PersistenceGeneration, pushed);
+            PushDeadline(family, slot, ref e, expiresAtNs, nowNs);
         }
+    }
+
+    private void PushDeadline<TEntry, TKey>(FlowSlots<TEntry, TKey> family, int slot, ref TEntry e, long expiresAtNs, long nowNs)
+        where TEntry : unmanaged, IConnectionEntry<TEntry, TKey>
+        where TKey : struct
+    {
+        var link = family.Link(slot);
+        var pushed = expiresAtNs + Math.Max(expiresAtNs - nowNs, 0);
+        e.PushedUntilUnits = ToUnits(pushed);
+        _persistence.Extend(e.ServiceId, link.IndexPlusOne - 1, link.Generation, pushed);
     }
 
     /// <summary>Drops the connection, releasing its persistence entry and its server's count.</summary>
     public void Remove(int index, long nowNs)
     {
-        var slots = _slots;
-        ref var e = ref slots[index];
+        if (index < _v6Offset)
+        {
+            Remove(_v4, index);
+        }
+        else
+        {
+            Remove(_v6, index - _v6Offset);
+        }
+    }
+
+    private void Remove<TEntry, TKey>(FlowSlots<TEntry, TKey> family, int slot)
+        where TEntry : unmanaged, IConnectionEntry<TEntry, TKey>
+        where TKey : struct
+    {
+        ref var e = ref family[slot];
         if (e.IsFree)
         {
             return;
         }
 
-        if (e.PersistenceIndex >= 0)
+        var link = family.Link(slot);
+        if (link.IndexPlusOne != 0)
         {
-            _persistence.Release(e.ServiceId, e.PersistenceIndex, e.PersistenceGeneration);
+            _persistence.Release(e.ServiceId, link.IndexPlusOne - 1, link.Generation);
         }
 
         AdjustCounts(e.ServiceId, e.ServerId, e.State, -1);
         Count--;
-
-        // Backward-shift deletion: every later entry of the cluster whose home is not between the hole and itself
-        // moves into the hole, so no lookup ever stops early at a gap.
-        var hole = index;
-        var next = index + 1 == slots.Length ? 0 : index + 1;
-        while (!slots[next].IsFree)
-        {
-            var home = Home(KeyOf(in slots[next]));
-            var distanceFromHome = next >= home ? next - home : next + slots.Length - home;
-            var distanceFromHole = next >= hole ? next - hole : next + slots.Length - hole;
-            if (distanceFromHome >= distanceFromHole)
-            {
-                slots[hole] = slots[next];
-                hole = next;
-            }
-
-            next = next + 1 == slots.Length ? 0 : next + 1;
-        }
-
-        slots[hole].Free();
-        _occupied[hole >> 6] &= ~(1UL << hole);
+        family.Vacate(slot);
     }
 
     /// <summary>
-    /// Sweeps the share of the slots that came due since the last call, so that the whole table is examined once per
-    /// <paramref name="intervalNs"/> of packet time, but at most <paramref name="budget"/> slots per call.
+    /// Sweeps the share of the slots that came due since the last call, so that the whole table is examined at least
+    /// once per <paramref name="intervalNs"/> of packet time, but at most <paramref name="budget"/> units per call.
     /// </summary>
     public void SweepDue(long nowNs, long intervalNs, int budget)
     {
@@ -424,26 +411,25 @@ public sealed class ConnectionTable
     }
 
     /// <summary>
-    /// Examines the next <paramref name="budget"/> slots round-robin and removes the expired entries. A slot an entry
-    /// was shifted back into is examined again, so a lap of the slots misses no entry. Free slots are passed over in
-    /// the occupancy bitmap; only an occupied slot's line is read.
+    /// Examines the next <paramref name="budget"/> units of the slots round-robin and removes the expired entries: an
+    /// occupied slot is a unit, and so is a run of free slots up to the next occupied one within a word of the
+    /// occupancy bitmap, which costs one load to pass however long it is (a mostly empty table, or the unused IPv6
+    /// family, would otherwise eat the budget of the slots that hold connections). A slot an entry was shifted back
+    /// into is examined again, so a lap of the slots misses no entry.
     /// </summary>
     public int Sweep(long nowNs, int budget)
     {
         var removed = 0;
         var cursor = _sweepCursor;
-        var slots = _slots;
-        for (var i = 0; i < budget;)
+        for (var i = 0; i < budget; i++)
         {
             var following = _occupied[cursor >> 6] >> cursor;
             if ((following & 1) == 0)
             {
-                // To the next occupied slot of this word, or past the word's end; never further than the budget.
+                // To the next occupied slot of this word, or to the word's end.
                 var free = following == 0 ? 64 - (cursor & 63) : BitOperations.TrailingZeroCount(following);
-                free = Math.Min(free, Math.Min(budget - i, slots.Length - cursor));
-                i += free;
-                cursor += free;
-                if (cursor >= slots.Length)
+                cursor += Math.Min(free, _slotCount - cursor);
+                if (cursor >= _slotCount)
                 {
                     cursor = 0;
                 }
@@ -451,8 +437,7 @@ public sealed class ConnectionTable
                 continue;
             }
 
-            ref readonly var e = ref slots[cursor];
-            if (!e.IsFree && e.ExpiresAtNs <= nowNs)
+            if (ExpiresAtNs(cursor) <= nowNs)
             {
                 Remove(cursor, nowNs);
                 Expirations++;
@@ -460,52 +445,73 @@ public sealed class ConnectionTable
                 continue;
             }
 
-            cursor = cursor + 1 == slots.Length ? 0 : cursor + 1;
-            i++;
+            cursor = cursor + 1 == _slotCount ? 0 : cursor + 1;
         }
 
         _sweepCursor = cursor;
-        PrefetchOccupiedFrom(cursor);
+        PrefetchOccupiedFrom(cursor, budget);
         return removed;
     }
 
     /// <summary>
-    /// Starts loading the line of the next occupied slot from <paramref name="cursor"/> on (looking one word ahead),
-    /// which the next sweep call examines first: the occupied slots a sweep reads are scattered, a pattern the
-    /// hardware prefetcher does not follow, so without this each was a miss the forwarding thread waited for.
+    /// Starts loading the lines of the occupied slots the next sweep call will examine: up to
+    /// <paramref name="count"/> of them from <paramref name="cursor"/> on, in this bitmap word and the next. The
+    /// slots a sweep reads are scattered and the calls are frames apart, a pattern the hardware prefetcher does not
+    /// follow: without this each was a miss the forwarding thread waited for (5 ns a frame of a million-client
+    /// benchmark that swept at its full budget).
     /// </summary>
-    private void PrefetchOccupiedFrom(int cursor)
+    private void PrefetchOccupiedFrom(int cursor, int count)
     {
-        var following = _occupied[cursor >> 6] >> cursor;
-        int next;
-        if (following != 0)
+        var word = cursor >> 6;
+        var bits = _occupied[word] & (ulong.MaxValue << cursor);
+        var lastLine = -1;
+        for (var words = 0; words < 2; words++)
         {
-            next = cursor + BitOperations.TrailingZeroCount(following);
-        }
-        else
-        {
-            var word = (cursor >> 6) + 1 == _occupied.Length ? 0 : (cursor >> 6) + 1;
-            if (_occupied[word] == 0)
+            while (bits != 0 && count > 0)
             {
-                return;
+                var slot = (word << 6) + BitOperations.TrailingZeroCount(bits);
+                bits &= bits - 1;
+                count--;
+
+                // Two IPv4 slots share a line; an IPv6 slot is one (IPv6Offset is a multiple of 64 slots).
+                var line = slot < _v6Offset ? slot >> 1 : slot;
+                if (line != lastLine)
+                {
+                    PrefetchSlot(slot);
+                    lastLine = line;
+                }
             }
 
-            next = (word << 6) + BitOperations.TrailingZeroCount(_occupied[word]);
+            word = word + 1 == _occupied.Length ? 0 : word + 1;
+            bits = _occupied[word];
         }
-
-        CacheLine.Prefetch(ref _slots[next]);
     }
 
     /// <summary>Forgets the persistence links of a service whose persistence table was replaced or dropped.</summary>
     public void DetachPersistence(int serviceId)
     {
-        foreach (var slot in OccupiedSlots())
+        foreach (var index in OccupiedSlots())
         {
-            ref var e = ref _slots[slot];
-            if (e.ServiceId == serviceId)
+            if (index < _v6Offset)
             {
-                e.PersistenceIndex = -1;
+                Detach(_v4, index, serviceId);
             }
+            else
+            {
+                Detach(_v6, index - _v6Offset, serviceId);
+            }
+        }
+    }
+
+    private static void Detach<TEntry, TKey>(FlowSlots<TEntry, TKey> family, int slot, int serviceId)
+        where TEntry : unmanaged, IConnectionEntry<TEntry, TKey>
+        where TKey : struct
+    {
+        ref var e = ref family[slot];
+        if (e.ServiceId == serviceId)
+        {
+            family.Link(slot) = default;
+            e.PushedUntilUnits = uint.MaxValue;
         }
     }
 
@@ -513,42 +519,34 @@ public sealed class ConnectionTable
     public IReadOnlyList<ConnectionEntryView> Snapshot()
     {
         var list = new List<ConnectionEntryView>(Count);
-        foreach (var slot in OccupiedSlots())
+        foreach (var index in OccupiedSlots())
         {
-            ref readonly var e = ref _slots[slot];
-            list.Add(new ConnectionEntryView(KeyOf(in e), e.ServiceId, e.ServerId, e.State, e.ExpiresAtNs, e.PersistenceIndex >= 0));
+            list.Add(index < _v6Offset ? View(_v4, index) : View(_v6, index - _v6Offset));
         }
 
         return list;
     }
 
+    private static ConnectionEntryView View<TEntry, TKey>(FlowSlots<TEntry, TKey> family, int slot)
+        where TEntry : unmanaged, IConnectionEntry<TEntry, TKey>
+        where TKey : struct
+    {
+        ref var e = ref family[slot];
+        return new ConnectionEntryView(e.FlowKey, e.ServiceId, e.ServerId, e.State, e.ExpiresAtNs, family.Link(slot).IndexPlusOne != 0);
+    }
+
     /// <summary>
     /// The occupied slots in order, found in the occupancy bitmap: the walks over every connection (a reload that
     /// replaces a persistence table, a status listing) read the lines of the connections only, not the whole table
-    /// (128 MiB at the default capacity, whatever the number of connections).
+    /// (128 MiB of IPv4 slots at the default capacity, whatever the number of connections).
     /// </summary>
     private OccupiedSlotEnumerator OccupiedSlots() => new(_occupied);
 
-    private static FlowKey KeyOf(in ConnectionEntry e)
-        => new(new(e.ClientHigh, e.ClientLow), new(e.VipHigh, e.VipLow), e.ClientPort, e.VipPort, e.Protocol);
+    private int Offset(int v6Slot) => v6Slot < 0 ? -1 : _v6Offset + v6Slot;
 
     private static long DeadlineSlack(long timeoutNs) => Math.Min(MaxDeadlineSlackNs, timeoutNs >> 3);
 
-    private static uint ToUnits(long ns) => (uint)Math.Clamp(ns >> PushedUnitShift, 0, uint.MaxValue);
-
-    /// <summary>
-    /// The home slot: one multiply-and-mix of the 5-tuple and the table's seed (not <see cref="FlowKey.StableHash"/>,
-    /// whose five mixes cost more than the rest of a cached lookup), mapped onto the slots by a multiply instead of a
-    /// division.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int Home(in FlowKey key)
-    {
-        var vip = (key.Vip.Low + key.Protocol) ^ (key.Vip.High * 0xC2B2_AE3D_27D4_EB4FUL);
-        var hash = StableHashing.Mix(_hashSeed ^ key.Client.Low ^ (key.Client.High * 0x9E37_79B9_7F4A_7C15UL)
-            ^ (vip * 0x1656_67B1_9E37_79F9UL) ^ ((ulong)key.ClientPort << 48) ^ ((ulong)key.VipPort << 32));
-        return (int)(((hash >> 32) * (ulong)(uint)_slotCount) >> 32);
-    }
+    private static uint ToUnits(long ns) => (uint)Math.Clamp(ns >> PushedUnitShift, 0, uint.MaxValue - 1);
 
     // Ids outside the arrays are never counted, neither on the way in nor out, so the counts stay exact as long as
     // the arrays are grown (on publish) before an entry with those ids is added: they never shrink.
@@ -605,3 +603,4 @@ public sealed class ConnectionTable
         }
     }
 }
+

@@ -38,7 +38,7 @@ internal static class ConfigSummary
             ? "1 (the pcap backend cannot fan out over threads)"
             : appliance.Threads == 0 ? $"0 (one per core: {Environment.ProcessorCount} here)" : appliance.Threads.ToString(CultureInfo.InvariantCulture));
         Line(output, "connections", string.Create(CultureInfo.InvariantCulture,
-            $"{appliance.Connections:N0} per forwarding thread (a table of {Size(ConnectionTable.BytesFor(appliance.Connections))} each)"));
+            $"{appliance.Connections:N0} per forwarding thread (tables of {Size(ConnectionTable.IPv4BytesFor(appliance.Connections))} for IPv4 flows and {Size(ConnectionTable.IPv6BytesFor(appliance.Connections))} for IPv6 flows each, taken as flows arrive)"));
 
         output.WriteLine();
         output.WriteLine("Control");

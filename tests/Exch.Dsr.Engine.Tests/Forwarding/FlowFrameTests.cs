@@ -31,6 +31,29 @@ public sealed class FlowFrameTests
     }
 
     [Test]
+    public void ReadsAnIPv4FlowInItsEntrysFormAndAnIPv6FlowAsAKeyLeavingTheOtherAlone()
+    {
+        var untouchedKey = new FlowKey(IpAddress128.Parse("2001:db8::dead"), IpAddress128.Parse("2001:db8::beef"), 1, 2, 17);
+        var untouchedFlow = new IPv4Flow(0xDEAD_BEEF, 0xFEED_FACE, 3, 4, 6);
+        foreach (var frame in CommonShapes)
+        {
+            var (ipv4, key) = (untouchedFlow, untouchedKey);
+            var shape = FlowFrame.TryRead(frame, ref ipv4, ref key, out var flags);
+            var (_, expected, expectedFlags) = General(frame);
+            Assert.That(flags, Is.EqualTo(expectedFlags));
+            if (expected.Client.IsIPv4)
+            {
+                Assert.That((shape, ipv4, key), Is.EqualTo((FlowShape.IPv4, IPv4Flow.From(expected), untouchedKey)));
+                Assert.That(ipv4.ToFlowKey(), Is.EqualTo(expected));
+            }
+            else
+            {
+                Assert.That((shape, ipv4, key), Is.EqualTo((FlowShape.IPv6, untouchedFlow, expected)));
+            }
+        }
+    }
+
+    [Test]
     public void SaysNoToEveryOtherShape()
     {
         var tcp = CommonShapes[0];

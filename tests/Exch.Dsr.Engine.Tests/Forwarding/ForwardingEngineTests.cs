@@ -54,14 +54,20 @@ public sealed class ForwardingEngineTests
             ConnectionCapacity = 1000,
             ConnectionTableMemory = (address, length) => calls.Add((address, length, IsAllZero(address, length))),
         });
-        Assert.That(calls, Has.Count.EqualTo(1));
-        var (slots, bytes, allZero) = calls[0];
-        Assert.That((slots % 64, bytes, allZero), Is.EqualTo(((nint)0, (nuint)(2 * 1000 * 64), true)), "2 × capacity one-line slots, nothing written yet");
+        Assert.That(calls.Select(c => (c.Address % 64, c.Length, c.AllZero)), Is.EqualTo(new[]
+        {
+            ((nint)0, (nuint)(4 * 1000 * 32), true),
+            ((nint)0, (nuint)(2 * 1000 * 64), true),
+        }), "4 × capacity 32-byte IPv4 slots, 2 × capacity 64-byte IPv6 slots, each from a line's start, nothing written yet");
 
         var lab = new TestLab(options: new ForwardingEngineOptions { ConnectionCapacity = 1000, ConnectionTableMemory = (address, length) => calls.Add((address, length, true)) });
-        lab.Add(TestLab.Service("owa", "198.51.100.1", SchedulerKind.RoundRobin, ["cas1"], 443)).Publish();
-        lab.Send(TestFrames.Tcp("192.0.2.1", 40000, "198.51.100.1", 443, TcpFlags.Syn), Time.Second);
-        Assert.That(IsAllZero(calls[1].Address, calls[1].Length), Is.False, "a connection landed in the range the host was told of");
+        lab.Add(TestLab.Service("owa", "198.51.100.1", SchedulerKind.RoundRobin, ["cas1"], 443))
+            .Add(TestLab.Service("owa6", "2001:db8::10", SchedulerKind.RoundRobin, ["cas1"], 443)).Publish();
+        Assert.That(lab.Send(TestFrames.Tcp("192.0.2.1", 40000, "198.51.100.1", 443, TcpFlags.Syn), Time.Second).Verdict, Is.EqualTo(ForwardVerdict.Forwarded));
+        Assert.That(IsAllZero(calls[2].Address, calls[2].Length), Is.False, "an IPv4 connection landed in the IPv4 range the host was told of");
+        Assert.That(IsAllZero(calls[3].Address, calls[3].Length), Is.True);
+        Assert.That(lab.Send(TestFrames.Tcp("2001:db8::1", 40000, "2001:db8::10", 443, TcpFlags.Syn), Time.Second).Verdict, Is.EqualTo(ForwardVerdict.Forwarded));
+        Assert.That(IsAllZero(calls[3].Address, calls[3].Length), Is.False, "an IPv6 connection landed in the IPv6 range");
         GC.KeepAlive(engine);
     }
 

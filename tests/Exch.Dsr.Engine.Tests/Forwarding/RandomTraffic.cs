@@ -8,7 +8,8 @@ using Exch.Dsr.TestSupport;
 namespace Exch.Dsr.Engine.Tests.Forwarding;
 
 /// <summary>
-/// Seeded random traffic and configuration changes for engine tests: SYN/ACK/FIN/RST and UDP from 120 clients, time
+/// Seeded random traffic and configuration changes for engine tests: SYN/ACK/FIN/RST and UDP from 120 clients (every
+/// fourth of them IPv6 for TCP, so both families of the connection table fill, share its capacity and expire), time
 /// that jumps past timeouts, server and member states, members, sorry servers, persistence tables, a port and a
 /// service that come and go, with servers and a service added at fixed steps. Each step is drawn once and can then be applied
 /// to several labs alike, so two engines can be fed exactly the same history.
@@ -18,6 +19,7 @@ internal sealed class RandomTraffic(int seed)
     public const int Steps = 20_000;
     public const string Vip = "198.51.100.1";
     public const string UdpVip = "198.51.100.2";
+    public const string IPv6Vip = "2001:db8::1";
     private const int Clients = 120;
 
     private static readonly ServerState[] States = Enum.GetValues<ServerState>();
@@ -42,6 +44,13 @@ internal sealed class RandomTraffic(int seed)
             PersistenceTableSize = 4,
             OnDown = OnDownBehavior.QuiesceExpire,
             Sloppy = true,
+        });
+        lab.Add(TestLab.Service("web6", IPv6Vip, SchedulerKind.WeightedLeastConnection, ["cas1", "cas2", "cas3"], 80, 443) with
+        {
+            PersistenceTimeout = TimeSpan.FromSeconds(90),
+            PersistencePrefixLength = 64,
+            PersistenceTableSize = 8,
+            OnDown = OnDownBehavior.ShutdownSessions,
         });
         lab.Add(TestLab.Service("dns", UdpVip, SchedulerKind.SourceHash, ["cas2", "cas3"], 53) with
         {
@@ -81,16 +90,17 @@ internal sealed class RandomTraffic(int seed)
         var roll = _random.Next(1000);
         var clientIndex = _random.Next(Clients);
         var client = $"10.9.{clientIndex / 200}.{(clientIndex % 200) + 1}";
+        var (tcpClient, tcpVip) = clientIndex % 4 == 3 ? ($"2001:db8:9:{clientIndex % 3}::{clientIndex:x}", IPv6Vip) : (client, Vip);
         var clientPort = (ushort)(40000 + _random.Next(4));
         var tcpPort = _random.Next(3) switch { 0 => (ushort)80, 1 => (ushort)443, _ => (ushort)135 };
         var servers = step < Steps / 4 ? 3 : 5;
-        var services = step < Steps / 2 ? ["web", "rpc", "dns"] : new[] { "web", "rpc", "dns", "smtp" };
+        var services = step < Steps / 2 ? ["web", "web6", "rpc", "dns"] : new[] { "web", "web6", "rpc", "dns", "smtp" };
         return roll switch
         {
-            < 350 => new TrafficStep(TestFrames.Tcp(client, clientPort, Vip, tcpPort, TcpFlags.Syn), 0, null),
-            < 550 => new TrafficStep(TestFrames.Tcp(client, clientPort, Vip, tcpPort, TcpFlags.Ack), 0, null),
-            < 620 => new TrafficStep(TestFrames.Tcp(client, clientPort, Vip, tcpPort, TcpFlags.Fin | TcpFlags.Ack), 0, null),
-            < 660 => new TrafficStep(TestFrames.Tcp(client, clientPort, Vip, tcpPort, TcpFlags.Rst), 0, null),
+            < 350 => new TrafficStep(TestFrames.Tcp(tcpClient, clientPort, tcpVip, tcpPort, TcpFlags.Syn), 0, null),
+            < 550 => new TrafficStep(TestFrames.Tcp(tcpClient, clientPort, tcpVip, tcpPort, TcpFlags.Ack), 0, null),
+            < 620 => new TrafficStep(TestFrames.Tcp(tcpClient, clientPort, tcpVip, tcpPort, TcpFlags.Fin | TcpFlags.Ack), 0, null),
+            < 660 => new TrafficStep(TestFrames.Tcp(tcpClient, clientPort, tcpVip, tcpPort, TcpFlags.Rst), 0, null),
             < 780 => new TrafficStep(TestFrames.Udp(client, clientPort, UdpVip, _random.Next(2) == 0 ? (ushort)53 : (ushort)25), 0, null),
             < 900 => new TrafficStep(null, _random.NextInt64(Time.Seconds(0.5)), null),
             < 905 => new TrafficStep(null, Time.Seconds(30) + _random.NextInt64(Time.Seconds(200)), null),

@@ -16,10 +16,14 @@ public sealed class TableTests
     {
         Assert.That(Unsafe.SizeOf<PersistenceEntry>(), Is.EqualTo(56));
         Assert.That(Marshal.SizeOf<PersistenceEntry>(), Is.EqualTo(56));
-        Assert.That(Unsafe.SizeOf<ConnectionEntry>(), Is.EqualTo(64));
-        Assert.That(Marshal.OffsetOf<ConnectionEntry>(nameof(ConnectionEntry.ExpiresAtNs)), Is.EqualTo((nint)32));
-        Assert.That(Marshal.OffsetOf<ConnectionEntry>(nameof(ConnectionEntry.ServerId)), Is.EqualTo((nint)48));
-        Assert.That(Marshal.OffsetOf<ConnectionEntry>(nameof(ConnectionEntry.PersistenceGeneration)), Is.EqualTo((nint)60));
+        Assert.That(Unsafe.SizeOf<IPv4ConnectionEntry>(), Is.EqualTo(32), "two to a cache line");
+        Assert.That(Marshal.OffsetOf<IPv4ConnectionEntry>("_protocol"), Is.EqualTo((nint)12));
+        Assert.That(Marshal.OffsetOf<IPv4ConnectionEntry>("_serverId"), Is.EqualTo((nint)16));
+        Assert.That(Marshal.OffsetOf<IPv4ConnectionEntry>("_expiresAtNs"), Is.EqualTo((nint)24));
+        Assert.That(Unsafe.SizeOf<IPv6ConnectionEntry>(), Is.EqualTo(64), "one cache line");
+        Assert.That(Marshal.OffsetOf<IPv6ConnectionEntry>("_expiresAtNs"), Is.EqualTo((nint)32));
+        Assert.That(Marshal.OffsetOf<IPv6ConnectionEntry>("_serverId"), Is.EqualTo((nint)48));
+        Assert.That(Marshal.OffsetOf<IPv6ConnectionEntry>("_pushedUntilUnits"), Is.EqualTo((nint)52));
         Assert.That(Marshal.OffsetOf<PersistenceEntry>(nameof(PersistenceEntry.Generation)), Is.EqualTo((nint)44));
         Assert.That(Unsafe.SizeOf<FragmentEntry>(), Is.EqualTo(64));
     }
@@ -199,7 +203,7 @@ public sealed class TableTests
             keys[i] = new FlowKey(new IpAddress128(prefix, mixed), vip, 50000, 443, 6);
         }
 
-        Assert.That(keys.Select(key => unseeded.Home(key)).Distinct(), Is.EqualTo(new[] { 1000 }), "the aim holds without a seed");
+        Assert.That(keys.Select(key => unseeded.Home(key)).Distinct(), Is.EqualTo(new[] { unseeded.IPv6Offset + 1000 }), "the aim holds without a seed");
 
         int LongestProbe(ConnectionTable table)
         {
@@ -242,8 +246,9 @@ public sealed class TableTests
     [Test]
     public void DetachingAServicesPersistenceUnlinksExactlyItsConnections()
     {
-        // 300 connections of two services on a table of 4,096 slots, every one linked to a persistence entry; slots 0
-        // and the last are occupied too, where a walk over the occupancy bitmap starts and ends.
+        // 300 connections of two services on a table of 2,048 (IPv4 and IPv6 flows), every one linked to a persistence
+        // entry; the first IPv4 slot and the last IPv6 slot are occupied too, where a walk over the occupancy bitmap
+        // starts and ends.
         var set = new PersistenceTableSet();
         var tables = new[] { new PersistenceTable(512, Timeout), new PersistenceTable(512, Timeout) };
         set.Set(0, tables[0]);
@@ -253,7 +258,9 @@ public sealed class TableTests
         var keys = new List<FlowKey>();
         for (var i = 0; keys.Count < 300 || !keys.Any(k => connections.Home(k) == 0) || !keys.Any(k => connections.Home(k) == connections.SlotCount - 1); i++)
         {
-            var key = new FlowKey(Client(i), Client(999), (ushort)(1000 + (i % 50_000)), 443, 6);
+            var client = i % 2 == 0 ? Client(i) : IpAddress128.Parse($"2001:db8::{i:x}");
+            var vip = i % 2 == 0 ? Client(999) : IpAddress128.Parse("2001:db8:ffff::1");
+            var key = new FlowKey(client, vip, (ushort)(1000 + (i % 50_000)), 443, 6);
             var home = connections.Home(key);
             if (keys.Count >= 300 && home != 0 && home != connections.SlotCount - 1)
             {
@@ -261,7 +268,7 @@ public sealed class TableTests
             }
 
             var service = keys.Count % 2;
-            connections.Add(key, service, 1, ConnectionState.Established, Timeout, tables[service].Add(Client(i), 1, 0), 0);
+            connections.Add(key, service, 1, ConnectionState.Established, Timeout, tables[service].Add(client, 1, 0), 0);
             keys.Add(key);
         }
 
@@ -340,28 +347,76 @@ public sealed class TableTests
     }
 
     [Test]
-    public void TheProbeAheadStepsPastOtherFlowsAndStopsAtItsOwnOrAFreeSlot()
+    public void TheProbeAheadStepsPastLinesOfOtherFlowsAndStopsAtItsOwnOrAFreeSlot()
     {
         var connections = new ConnectionTable(8, new PersistenceTableSet());
         connections.EnsureServerCapacity(1);
-        FlowKey Key(int i) => new(Client(i), Client(99), 1, 443, 6);
+        FlowKey V4(int i) => new(Client(i), Client(99), 1, 443, 6);
+        FlowKey V6(int i) => new(IpAddress128.Parse($"2001:db8::{i:x}"), IpAddress128.Parse("2001:db8::99"), 1, 443, 6);
+        FlowKey With(Func<int, FlowKey> key, int home, params FlowKey[] not)
+            => key(Enumerable.Range(1, 100_000).First(i => connections.Home(key(i)) == home && !not.Contains(key(i))));
 
-        // Two flows with one home slot, and a flow whose home is the table's last slot (its probe wraps to 0).
-        var first = Key(0);
+        // IPv4: two entries a line. Two flows fill their home line, a third with that home is found on the next.
+        var first = V4(0);
         var home = connections.Home(first);
-        var second = Key(Enumerable.Range(1, 10_000).First(i => connections.Home(Key(i)) == home));
-        var last = Key(Enumerable.Range(1, 10_000).First(i => connections.Home(Key(i)) == connections.SlotCount - 1));
+        Assert.That(home % 2, Is.Zero, "a home is the first slot of a line");
+        var second = With(V4, home, first);
+        var third = With(V4, home, first, second);
         connections.Add(first, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
         connections.Add(second, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+        Assert.That(connections.PrefetchPastSlot(first, home), Is.EqualTo(-1), "in its line: found");
+        Assert.That(connections.PrefetchPastSlot(second, home), Is.EqualTo(-1), "in its line, second entry: found");
+        Assert.That(connections.PrefetchPastSlot(third, home), Is.EqualTo(home + 2), "a line of other flows: look one line further");
+        connections.Add(third, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+        Assert.That(connections.Find(third, 0), Is.EqualTo(home + 2));
+        Assert.That(connections.PrefetchPastSlot(third, home + 2), Is.EqualTo(-1), "its own slot one line further: found");
 
-        Assert.That(connections.PrefetchPastSlot(first, home), Is.EqualTo(-1), "its own slot: found");
-        var next = connections.PrefetchPastSlot(second, home);
-        Assert.That(next, Is.EqualTo((home + 1) % connections.SlotCount), "another flow's slot: look one further");
-        Assert.That(connections.PrefetchPastSlot(second, next), Is.EqualTo(-1), "its own slot one further: found");
-        Assert.That(connections.PrefetchPastSlot(last, connections.SlotCount - 1), Is.EqualTo(-1), "a free slot: not in the table");
+        // The last line's probe wraps to the first slot.
+        var lastLine = (connections.Capacity * ConnectionTable.IPv4SlotsPerConnection) - 2;
+        var last = With(V4, lastLine, first, second, third);
+        Assert.That(connections.PrefetchPastSlot(last, lastLine), Is.EqualTo(-1), "a free slot: not in the table");
+        connections.Add(With(V4, lastLine, last), 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+        connections.Add(With(V4, lastLine, last, With(V4, lastLine, last)), 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+        Assert.That(connections.PrefetchPastSlot(last, lastLine), Is.Zero, "past the last line the probe wraps to the first slot");
 
-        connections.Add(Key(Enumerable.Range(1, 10_000).First(i => connections.Home(Key(i)) == connections.SlotCount - 1 && Key(i) != last)), 0, 0, ConnectionState.Established, Time.Second, -1, 0);
-        Assert.That(connections.PrefetchPastSlot(last, connections.SlotCount - 1), Is.Zero, "past the last slot the probe wraps to the first");
+        // IPv6: one entry a line, so the probe steps slot by slot, and wraps to the first IPv6 slot.
+        var v6 = V6(0);
+        var v6Home = connections.Home(v6);
+        Assert.That(v6Home, Is.GreaterThanOrEqualTo(connections.IPv6Offset));
+        var v6Second = With(V6, v6Home, v6);
+        connections.Add(v6, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+        Assert.That(connections.PrefetchPastSlot(v6, v6Home), Is.EqualTo(-1), "its own slot: found");
+        Assert.That(connections.PrefetchPastSlot(v6Second, v6Home), Is.EqualTo(v6Home + 1 == connections.SlotCount ? connections.IPv6Offset : v6Home + 1));
+        var v6Last = With(V6, connections.SlotCount - 1, v6, v6Second);
+        connections.Add(With(V6, connections.SlotCount - 1, v6Last), 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+        Assert.That(connections.PrefetchPastSlot(v6Last, connections.SlotCount - 1), Is.EqualTo(connections.IPv6Offset), "past the last IPv6 slot: the first");
+    }
+
+    [Test]
+    public void IPv4AndIPv6FlowsLiveInTheirOwnSlotsAndShareOneCapacity()
+    {
+        var connections = new ConnectionTable(4, new PersistenceTableSet());
+        connections.EnsureServerCapacity(2);
+        var v4 = new FlowKey(Client(1), Client(99), 40000, 443, 6);
+        var v6 = new FlowKey(IpAddress128.Parse("2001:db8::1"), IpAddress128.Parse("2001:db8::99"), 40000, 443, 6);
+        var a = connections.Add(v4, 0, 1, ConnectionState.Established, Timeout, -1, 0);
+        var b = connections.Add(v6, 0, 1, ConnectionState.SynReceived, Timeout, -1, 0);
+        Assert.That(a, Is.InRange(0, connections.IPv6Offset - 1), "the 32-byte IPv4 slots");
+        Assert.That(b, Is.InRange(connections.IPv6Offset, connections.SlotCount - 1), "the 64-byte IPv6 slots");
+        Assert.That((connections.Find(v4, 1), connections.Find(v6, 1)), Is.EqualTo((a, b)));
+        Assert.That(connections.Snapshot().Select(c => (c.Key, c.State)), Is.EquivalentTo(new[] { (v4, ConnectionState.Established), (v6, ConnectionState.SynReceived) }));
+        Assert.That((connections.ActiveByServer[1], connections.InactiveByServer[1]), Is.EqualTo((1, 1)));
+
+        // Four connections in all, of either family.
+        connections.Add(new FlowKey(Client(2), Client(99), 40000, 443, 6), 0, 1, ConnectionState.Established, Timeout, -1, 0);
+        connections.Add(new FlowKey(IpAddress128.Parse("2001:db8::2"), IpAddress128.Parse("2001:db8::99"), 40000, 443, 17), 0, 1, ConnectionState.Udp, Timeout, -1, 0);
+        Assert.That(connections.Add(new FlowKey(Client(3), Client(99), 40000, 443, 6), 0, 1, ConnectionState.Established, Timeout, -1, 1), Is.EqualTo(-1));
+        Assert.That(connections.Add(new FlowKey(IpAddress128.Parse("2001:db8::3"), IpAddress128.Parse("2001:db8::99"), 1, 443, 6), 0, 1, ConnectionState.Established, Timeout, -1, 1), Is.EqualTo(-1));
+        Assert.That(connections.Rejections, Is.EqualTo(2));
+
+        connections.Remove(connections.Find(v6, 1), 1);
+        Assert.That(connections.Find(v6, 1), Is.EqualTo(-1));
+        Assert.That(connections.Add(new FlowKey(Client(3), Client(99), 40000, 443, 6), 0, 1, ConnectionState.Established, Timeout, -1, 1), Is.GreaterThanOrEqualTo(0), "a freed IPv6 place takes an IPv4 flow");
     }
 
     [Test]
@@ -472,8 +527,8 @@ public sealed class TableTests
     [TestCase(200, 4, 0x5DEE_CE66_D1CE_4E5BUL)]
     public void ALapOfTheSweepFindsEveryExpiredEntryAfterARandomHistory(int capacity, int seed, ulong hashSeed)
     {
-        // Adds, removals (which shift clusters back) and partial sweeps at random, on a table small enough to be full
-        // of clusters; a capacity of 50 leaves the last bitmap word part-used. After every step a lap of the sweep must
+        // Adds, removals (which shift clusters back) and partial sweeps at random, IPv4 and IPv6 flows, on a table
+        // small enough to be full of clusters; a capacity of 50 leaves the last bitmap word of each family part-used. After every step a lap of the sweep must
         // leave exactly the entries whose time has not come: an occupied slot the bitmap hid would stay behind.
         var random = new Random(seed);
         var connections = new ConnectionTable(capacity, new PersistenceTableSet(), hashSeed: hashSeed);
@@ -483,7 +538,10 @@ public sealed class TableTests
         for (var step = 0; step < 4000; step++)
         {
             now += random.Next(1, 200) * (Time.Second / 1000);
-            var key = new FlowKey(Client(random.Next(capacity * 2)), Client(99), (ushort)random.Next(1, 4), 443, 6);
+            var client = random.Next(capacity * 2);
+            var key = client % 3 == 0
+                ? new FlowKey(IpAddress128.Parse($"2001:db8::{client:x}"), IpAddress128.Parse("2001:db8::99"), (ushort)random.Next(1, 4), 443, 6)
+                : new FlowKey(Client(client), Client(99), (ushort)random.Next(1, 4), 443, 6);
             var action = random.Next(4);
             var found = connections.Find(key, now);
             if (action < 2 && found < 0 && connections.Count < capacity)
@@ -700,4 +758,27 @@ public sealed class TableTests
     [TestCase(ConnectionState.Established, TcpFlags.None, ConnectionState.Established)]
     public void TcpInputOnlyTransitionsMatchLvs(ConnectionState from, TcpFlags flags, ConnectionState to)
         => Assert.That(TcpStateMachine.Next(from, flags), Is.EqualTo(to));
+
+    [Test]
+    public void EveryFlagCombinationPicksItsEventAsLvsDoes()
+    {
+        // LVS's tcp_state_idx: RST, else SYN, else FIN, else ACK, else no event (the state stays). The machine looks
+        // the event up by the flag bits; this walks all 256 combinations through every state against the tests.
+        foreach (var state in Enum.GetValues<ConnectionState>())
+        {
+            for (var bits = 0; bits < 256; bits++)
+            {
+                var flags = (TcpFlags)bits;
+                var single = (flags & TcpFlags.Rst) != 0 ? TcpFlags.Rst
+                    : (flags & TcpFlags.Syn) != 0 ? TcpFlags.Syn
+                    : (flags & TcpFlags.Fin) != 0 ? TcpFlags.Fin
+                    : (flags & TcpFlags.Ack) != 0 ? TcpFlags.Ack
+                    : TcpFlags.None;
+                var expected = single == TcpFlags.None ? state : TcpStateMachine.Next(state, single);
+                Assert.That(TcpStateMachine.Next(state, flags), Is.EqualTo(expected), $"{state} + {flags}");
+            }
+        }
+
+        Assert.That(TcpStateMachine.Next(ConnectionState.Udp, TcpFlags.Ack), Is.EqualTo(ConnectionState.Udp), "no row for a state outside TCP's");
+    }
 }
