@@ -8,13 +8,16 @@ namespace Exch.Dsr.Benchmarks;
 
 /// <summary>
 /// <c>--memory</c>: bytes per persistence entry and per connection entry with 1,000,000 of them, measured around
-/// building and filling each table (managed heap retained, <see cref="GC.GetTotalMemory"/> after a full collection,
-/// and bytes allocated on this thread), plus the struct sizes and a whole engine holding 1,000,000 clients.
+/// building and filling each table (managed heap retained, <see cref="GC.GetTotalMemory"/> after a full collection;
+/// resident memory, the process's working set, which counts only the pages the entries touched; and bytes allocated
+/// on this thread), plus the struct sizes and a whole engine holding 1,000,000 clients.
 /// Not a BenchmarkDotNet benchmark: a one-shot, deterministic count.
 /// </summary>
 internal static class MemoryReport
 {
     private const int Entries = 1_000_000;
+
+    private static readonly List<object> s_kept = [];
 
     public static int Run()
     {
@@ -25,7 +28,7 @@ internal static class MemoryReport
         }
 
         var now = KnownClientBenchmarks.StartNs;
-        var rows = new List<(string Name, int StructSize, long Retained, long Allocated)>();
+        var rows = new List<(string Name, int StructSize, long Retained, long Resident, long Allocated)>();
 
         rows.Add(Measure("PersistenceEntry", "persistence table, capacity 1,000,000, filled", () =>
         {
@@ -42,7 +45,7 @@ internal static class MemoryReport
         }));
 
         var vip = EngineLab.Vip;
-        rows.Add(Measure("ConnectionEntry", "connection table, capacity 1,000,000, filled", () =>
+        rows.Add(Measure("IPv4ConnectionEntry", "connection table, capacity 1,000,000, filled with IPv4 flows", () =>
         {
             var table = new ConnectionTable(Entries, new PersistenceTableSet());
             table.EnsureServerCapacity(2);
@@ -82,11 +85,11 @@ internal static class MemoryReport
 
         Console.WriteLine($"exch-dsr table memory, {Entries:#,0} entries, {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         Console.WriteLine();
-        Console.WriteLine("| what | struct size (B) | retained heap (B) | retained / entry (B) | allocated / entry (B) |");
-        Console.WriteLine("|------|----------------:|------------------:|---------------------:|----------------------:|");
-        foreach (var (name, size, retained, allocated) in rows)
+        Console.WriteLine("| what | struct size (B) | retained heap (B) | retained / entry (B) | resident / entry (B) | allocated / entry (B) |");
+        Console.WriteLine("|------|----------------:|------------------:|---------------------:|---------------------:|----------------------:|");
+        foreach (var (name, size, retained, resident, allocated) in rows)
         {
-            Console.WriteLine($"| {name} | {(size > 0 ? size.ToString() : "-")} | {retained:#,0} | {(double)retained / Entries:0.0} | {(double)allocated / Entries:0.0} |");
+            Console.WriteLine($"| {name} | {(size > 0 ? size.ToString() : "-")} | {retained:#,0} | {(double)retained / Entries:0.0} | {(double)resident / Entries:0.0} | {(double)allocated / Entries:0.0} |");
         }
 
         // The client addresses must outlive the last measurement, or their collection would be subtracted from it.
@@ -96,15 +99,19 @@ internal static class MemoryReport
         return 0;
     }
 
-    private static (string, int, long, long) Measure(string? entryType, string what, Func<object> build)
+    private static (string, int, long, long, long) Measure(string? entryType, string what, Func<object> build)
     {
         var before = GC.GetTotalMemory(forceFullCollection: true);
+        var residentBefore = Environment.WorkingSet;
         var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
         var built = build();
         var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
         var retained = GC.GetTotalMemory(forceFullCollection: true) - before;
-        GC.KeepAlive(built);
-        return (what, entryType is null ? 0 : SizeOf(entryType), retained, allocated);
+        var resident = Environment.WorkingSet - residentBefore;
+
+        // Kept to the end, so that no later measurement is built in pages this one made resident.
+        s_kept.Add(built);
+        return (what, entryType is null ? 0 : SizeOf(entryType), retained, resident, allocated);
     }
 
     /// <summary>Unsafe.SizeOf of an engine-internal entry struct, found by name.</summary>

@@ -143,9 +143,9 @@ public sealed class ForwardingEngine
     /// <see cref="Process(Span{byte}, long)"/> for every frame of <paramref name="frames"/> in order, all at
     /// <paramref name="nowNs"/>, with the same verdicts, rewrites and state as those calls; verdict i goes to
     /// <paramref name="verdicts"/>[i]. A receive loop calls this: it reads each frame's flow once, in chunks of
-    /// <see cref="BatchChunk"/>, and starts loading all of a chunk's connection-table lines (the home slots, then up to
-    /// two slots further for flows whose home holds another) before deciding any of its frames, so that with a million
-    /// connections their cache misses overlap instead of following one another.
+    /// <see cref="BatchChunk"/>, and starts loading all of a chunk's connection-table lines (the home lines, then for
+    /// IPv6 flows up to two lines further when the loaded one holds other keys) before deciding any of its frames, so
+    /// that with a million connections their cache misses overlap instead of following one another.
     /// </summary>
     public void ProcessBatch<TFrames>(ref TFrames frames, long nowNs, Span<ForwardVerdict> verdicts)
         where TFrames : struct, IFrameBatch
@@ -181,7 +181,7 @@ public sealed class ForwardingEngine
                     ref var flow = ref flows[i - start];
                     if (flow.Probe >= 0)
                     {
-                        flow.Probe = _connections.PrefetchPastSlot(flow.Key, flow.Probe);
+                        flow.Probe = _connections.IPv6Slots.PrefetchPast(flow.Key, flow.Probe);
                         probing |= flow.Probe >= 0;
                     }
                 }
@@ -201,14 +201,21 @@ public sealed class ForwardingEngine
     {
         // Locals, so that the loop does not reload them through the engine after each store to a flow.
         var flows = _batchFlows;
-        var connections = _connections;
-        var v4 = connections.IPv4Slots;
+        var v4 = _connections.IPv4Slots;
+        var v6 = _connections.IPv6Slots;
         var anyIPv6 = false;
         for (var i = start; i < end; i++)
         {
             ref var flow = ref flows[i - start];
             flow.Probe = -1;
             flow.Shape = FlowFrame.TryRead(frames[i], ref flow.IPv4, ref flow.Key, out flow.Flags);
+            if (flow.Shape == FlowShape.IPv6 && IPv4Flow.Fits(flow.Key))
+            {
+                // An IPv6 header with two IPv4-mapped addresses: the table keeps that flow with the IPv4 ones.
+                flow.IPv4 = IPv4Flow.From(flow.Key);
+                flow.Shape = FlowShape.IPv4;
+            }
+
             if (flow.Shape == FlowShape.IPv4)
             {
                 flow.Home = v4.Home(flow.IPv4);
@@ -216,9 +223,9 @@ public sealed class ForwardingEngine
             }
             else if (flow.Shape == FlowShape.IPv6)
             {
-                flow.Home = connections.Home(flow.Key);
+                flow.Home = v6.Home(flow.Key);
                 flow.Probe = flow.Home;
-                connections.PrefetchSlot(flow.Home);
+                v6.Prefetch(flow.Home);
                 anyIPv6 = true;
             }
         }
@@ -239,7 +246,8 @@ public sealed class ForwardingEngine
             var known = flow.Shape switch
             {
                 FlowShape.IPv4 => TryForwardKnownFlow(snapshot, frame, flow.IPv4, flow.Flags, flow.Home, nowNs),
-                FlowShape.IPv6 => TryForwardKnownFlow(snapshot, frame, flow.Key, flow.Flags, flow.Home, nowNs, out _, out _),
+                FlowShape.IPv6 => MayBeKnownFlow(frame, flow.Flags)
+                    && TryForwardKnownFlow(_connections.IPv6Slots, snapshot, frame, flow.Key, flow.Key.Vip, flow.Key.Protocol, flow.Key.VipPort, flow.Flags, flow.Home, nowNs, out _, out _),
                 _ => false,
             };
             verdicts[i] = known
@@ -1068,7 +1076,10 @@ public sealed class ForwardingEngine
         }
     }
 
-    /// <summary>A frame of a batch as the first pass read it: its flow (if it has the common shape) and home slot.</summary>
+    /// <summary>
+    /// A frame of a batch as the first pass read it: its flow (if it has the common shape) in the form of its family's
+    /// slots, and its home slot among them.
+    /// </summary>
     private struct BatchFlow
     {
         public IPv4Flow IPv4;

@@ -198,23 +198,6 @@ public sealed class ConnectionTable
         }
     }
 
-    /// <summary>
-    /// One step of a lookup's probe ahead of time: when every slot of <paramref name="slot"/>'s line from it on
-    /// (already loaded) holds another flow, starts loading the next line and returns its first slot, else (a free
-    /// slot, or <paramref name="key"/>'s own) returns -1. Reads only; the lookup proper still compares the whole key.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int PrefetchPastSlot(in FlowKey key, int slot)
-    {
-        if (slot < _v6Offset)
-        {
-            return _v4.PrefetchPast(IPv4Flow.From(key), slot);
-        }
-
-        var next = _v6.PrefetchPast(key, slot - _v6Offset);
-        return next < 0 ? -1 : _v6Offset + next;
-    }
-
     /// <summary>The live entry for <paramref name="key"/>, or -1; an expired entry is removed on the way.</summary>
     public int Find(in FlowKey key, long nowNs)
     {
@@ -603,4 +586,3 @@ public sealed class ConnectionTable
         }
     }
 }
-

@@ -106,6 +106,33 @@ public sealed class ProcessBatchTests
     }
 
     [Test]
+    public void AnIPv6HeaderWithIPv4MappedAddressesIsTheIPv4FlowInABatchAsFrameByFrame()
+    {
+        // Such addresses are not valid on the wire (RFC 4291 2.5.5.2), but a frame carrying them must not be decided
+        // differently by the batch's IPv4 fast path than by the general path, which keys them as IPv4.
+        var lab = new TestLab().Add(TestLab.Service("owa", "198.51.100.1", SchedulerKind.RoundRobin, ["cas1", "cas2"], 443));
+        lab.Publish();
+        byte[] Mapped(TcpFlags flags)
+        {
+            var frame = TestFrames.IPv6Raw("2001:db8::7", "2001:db8::10", IpProtocols.Tcp, TestFrames.TcpHeaderBytes(40000, 443, flags));
+            IpAddress128.Parse("::ffff:192.0.2.7").WriteIPv6(frame.AsSpan(22));
+            IpAddress128.Parse("::ffff:198.51.100.1").WriteIPv6(frame.AsSpan(38));
+            return frame;
+        }
+
+        var syn = lab.Send(Mapped(TcpFlags.Syn), Time.Second);
+        Assert.That((syn.Verdict, syn.Decision.NewConnection), Is.EqualTo((ForwardVerdict.Forwarded, true)));
+        var batch = new ArrayBatch([Mapped(TcpFlags.Ack), TestFrames.Tcp("192.0.2.7", 40000, "198.51.100.1", 443, TcpFlags.Ack)]);
+        var verdicts = new ForwardVerdict[2];
+        lab.Engine.ProcessBatch(ref batch, Time.Seconds(2), verdicts);
+
+        Assert.That(verdicts, Is.All.EqualTo(ForwardVerdict.Forwarded));
+        Assert.That(batch[0][..6].ToArray(), Is.EqualTo(syn.Output[..6]), "the ACK follows its SYN");
+        Assert.That(batch[1][..6].ToArray(), Is.EqualTo(batch[0][..6].ToArray()), "the IPv4 frame of the same flow too");
+        Assert.That((lab.Engine.KnownFlowFrames, lab.Engine.ConnectionCount), Is.EqualTo((2L, 1)), "both on the short path, one connection");
+    }
+
+    [Test]
     public void BeforeAnySnapshotEveryFrameIsNotOurs()
     {
         var engine = new ForwardingEngine(TestAddresses.Appliance);

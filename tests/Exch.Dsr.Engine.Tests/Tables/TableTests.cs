@@ -351,10 +351,13 @@ public sealed class TableTests
     {
         var connections = new ConnectionTable(8, new PersistenceTableSet());
         connections.EnsureServerCapacity(1);
+        var (v4, v6) = (connections.IPv4Slots, connections.IPv6Slots);
         FlowKey V4(int i) => new(Client(i), Client(99), 1, 443, 6);
         FlowKey V6(int i) => new(IpAddress128.Parse($"2001:db8::{i:x}"), IpAddress128.Parse("2001:db8::99"), 1, 443, 6);
         FlowKey With(Func<int, FlowKey> key, int home, params FlowKey[] not)
-            => key(Enumerable.Range(1, 100_000).First(i => connections.Home(key(i)) == home && !not.Contains(key(i))));
+            => key(Enumerable.Range(1, 60_000).First(i => connections.Home(key(i)) == home && !not.Contains(key(i))));
+        void Add(FlowKey key) => connections.Add(key, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+        int PastV4(FlowKey key, int slot) => v4.PrefetchPast(IPv4Flow.From(key), slot);
 
         // IPv4: two entries a line. Two flows fill their home line, a third with that home is found on the next.
         var first = V4(0);
@@ -362,34 +365,34 @@ public sealed class TableTests
         Assert.That(home % 2, Is.Zero, "a home is the first slot of a line");
         var second = With(V4, home, first);
         var third = With(V4, home, first, second);
-        connections.Add(first, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
-        connections.Add(second, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
-        Assert.That(connections.PrefetchPastSlot(first, home), Is.EqualTo(-1), "in its line: found");
-        Assert.That(connections.PrefetchPastSlot(second, home), Is.EqualTo(-1), "in its line, second entry: found");
-        Assert.That(connections.PrefetchPastSlot(third, home), Is.EqualTo(home + 2), "a line of other flows: look one line further");
-        connections.Add(third, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
+        Add(first);
+        Add(second);
+        Assert.That(PastV4(first, home), Is.EqualTo(-1), "in its line: found");
+        Assert.That(PastV4(second, home), Is.EqualTo(-1), "in its line, second entry: found");
+        Assert.That(PastV4(third, home), Is.EqualTo(home + 2), "a line of other flows: look one line further");
+        Add(third);
         Assert.That(connections.Find(third, 0), Is.EqualTo(home + 2));
-        Assert.That(connections.PrefetchPastSlot(third, home + 2), Is.EqualTo(-1), "its own slot one line further: found");
+        Assert.That(PastV4(third, home + 2), Is.EqualTo(-1), "its own slot one line further: found");
 
         // The last line's probe wraps to the first slot.
-        var lastLine = (connections.Capacity * ConnectionTable.IPv4SlotsPerConnection) - 2;
+        var lastLine = v4.SlotCount - 2;
         var last = With(V4, lastLine, first, second, third);
-        Assert.That(connections.PrefetchPastSlot(last, lastLine), Is.EqualTo(-1), "a free slot: not in the table");
-        connections.Add(With(V4, lastLine, last), 0, 0, ConnectionState.Established, Time.Second, -1, 0);
-        connections.Add(With(V4, lastLine, last, With(V4, lastLine, last)), 0, 0, ConnectionState.Established, Time.Second, -1, 0);
-        Assert.That(connections.PrefetchPastSlot(last, lastLine), Is.Zero, "past the last line the probe wraps to the first slot");
+        Assert.That(PastV4(last, lastLine), Is.EqualTo(-1), "a free slot: not in the table");
+        var filler = With(V4, lastLine, last);
+        Add(filler);
+        Add(With(V4, lastLine, last, filler));
+        Assert.That(PastV4(last, lastLine), Is.Zero, "past the last line the probe wraps to the first slot");
 
-        // IPv6: one entry a line, so the probe steps slot by slot, and wraps to the first IPv6 slot.
-        var v6 = V6(0);
-        var v6Home = connections.Home(v6);
-        Assert.That(v6Home, Is.GreaterThanOrEqualTo(connections.IPv6Offset));
-        var v6Second = With(V6, v6Home, v6);
-        connections.Add(v6, 0, 0, ConnectionState.Established, Time.Second, -1, 0);
-        Assert.That(connections.PrefetchPastSlot(v6, v6Home), Is.EqualTo(-1), "its own slot: found");
-        Assert.That(connections.PrefetchPastSlot(v6Second, v6Home), Is.EqualTo(v6Home + 1 == connections.SlotCount ? connections.IPv6Offset : v6Home + 1));
-        var v6Last = With(V6, connections.SlotCount - 1, v6, v6Second);
-        connections.Add(With(V6, connections.SlotCount - 1, v6Last), 0, 0, ConnectionState.Established, Time.Second, -1, 0);
-        Assert.That(connections.PrefetchPastSlot(v6Last, connections.SlotCount - 1), Is.EqualTo(connections.IPv6Offset), "past the last IPv6 slot: the first");
+        // IPv6: one entry a line, so the probe steps slot by slot (its slots numbered from 0 in the family).
+        var v6First = V6(0);
+        var v6Home = connections.Home(v6First) - connections.IPv6Offset;
+        var v6Second = With(V6, connections.IPv6Offset + v6Home, v6First);
+        Add(v6First);
+        Assert.That(v6.PrefetchPast(v6First, v6Home), Is.EqualTo(-1), "its own slot: found");
+        Assert.That(v6.PrefetchPast(v6Second, v6Home), Is.EqualTo((v6Home + 1) % v6.SlotCount), "another flow's slot: one further");
+        var v6Last = With(V6, connections.SlotCount - 1, v6First, v6Second);
+        Add(With(V6, connections.SlotCount - 1, v6Last));
+        Assert.That(v6.PrefetchPast(v6Last, v6.SlotCount - 1), Is.Zero, "past the last IPv6 slot: the first");
     }
 
     [Test]
