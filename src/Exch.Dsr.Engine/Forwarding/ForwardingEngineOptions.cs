@@ -28,8 +28,9 @@ public sealed record ForwardingEngineOptions
     public ulong TableHashSeed { get; init; }
 
     /// <summary>
-    /// Connection slots examined for expiry per clock reading, at most (more after a gap, with
-    /// <see cref="SweepAfterQuietGaps"/>).
+    /// Connection-sweep units examined for expiry per clock reading, at most (more after a gap, with
+    /// <see cref="SweepAfterQuietGaps"/>): an occupied slot is a unit, and so is a run of free slots within a word of the
+    /// occupancy bitmap.
     /// </summary>
     public int ConnectionSweepBudget { get; init; } = 8;
 

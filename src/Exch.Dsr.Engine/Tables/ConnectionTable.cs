@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Exch.Dsr.Engine.Frames;
 using Exch.Dsr.Engine.Routing;
 
@@ -33,7 +32,14 @@ public readonly record struct ConnectionEntryView(FlowKey Key, int ServiceId, in
 /// </summary>
 public sealed class ConnectionTable
 {
-    /// <summary>Slots an add sweeps for expired entries when the table is full.</summary>
+    /// <summary>
+    /// Sweep units (lines) a whole empty word of the occupancy bitmap, 64 slots, counts as. Passing it is one load:
+    /// counted as the 32 or 64 lines it covers, a sparse table or the unused IPv6 slots would take most of a lap;
+    /// counted as one, a frame's budget of 8 would be eight word loads on every frame of a sparse table.
+    /// </summary>
+    public const int EmptyWordUnits = 8;
+
+    /// <summary>Entries an add examines for expired ones when the table is full.</summary>
     public const int ReclaimScanLimit = 128;
 
     /// <summary>The most a connection's deadline may lag behind its last packet plus its timeout.</summary>
@@ -55,6 +61,9 @@ public sealed class ConnectionTable
     private readonly FlowSlots<IPv6ConnectionEntry, FlowKey> _v6;
     private readonly int _v6Offset;
     private readonly int _slotCount;
+
+    // Cache lines of slots in both families: what a lap of the sweep costs, in its units.
+    private readonly int _lineCount;
 
     // One bit per slot of both families (IPv4 from bit 0, IPv6 from _v6Offset), set while it holds an entry: the sweep
     // and the listings skip free slots here, 64 to a word, instead of reading a line to learn that a slot is empty.
@@ -83,6 +92,7 @@ public sealed class ConnectionTable
         var v6Slots = checked(capacity * IPv6SlotsPerConnection);
         _v6Offset = checked((v4Slots + 63) & ~63);
         _slotCount = checked(_v6Offset + v6Slots);
+        _lineCount = checked((v4Slots / 2) + v6Slots);
         _occupied = new ulong[(_slotCount + 63) >> 6];
         _v4 = new FlowSlots<IPv4ConnectionEntry, IPv4Flow>(v4Slots, _occupied, 0, hashSeed);
         _v6 = new FlowSlots<IPv6ConnectionEntry, FlowKey>(v6Slots, _occupied, _v6Offset, hashSeed);
@@ -138,6 +148,9 @@ public sealed class ConnectionTable
 
     /// <summary>Connections in every other state by (service, server), laid out as <see cref="ActiveByMember"/>.</summary>
     public ReadOnlySpan<int> InactiveByMember => _memberInactive;
+
+    /// <summary>The slot the next sweep call examines first.</summary>
+    internal int SweepCursor => _sweepCursor;
 
     internal FlowSlots<IPv4ConnectionEntry, IPv4Flow> IPv4Slots => _v4;
 
@@ -230,7 +243,8 @@ public sealed class ConnectionTable
     {
         if (Count >= Capacity)
         {
-            Sweep(nowNs, ReclaimScanLimit);
+            // Entries, not units: a full table's cursor may be crossing the other family's empty slots.
+            Sweep(nowNs, ReclaimScanLimit, freeRunsCount: false);
             if (Count >= Capacity)
             {
                 Rejections++;
@@ -381,12 +395,13 @@ public sealed class ConnectionTable
     }
 
     /// <summary>
-    /// Sweeps the share of the slots that came due since the last call, so that the whole table is examined at least
-    /// once per <paramref name="intervalNs"/> of packet time, but at most <paramref name="budget"/> units per call.
+    /// Sweeps the share of the table that came due since the last call, so that the whole table is examined once per
+    /// <paramref name="intervalNs"/> of packet time, but at most <paramref name="budget"/> units per call (see
+    /// <see cref="Sweep(long, int)"/>).
     /// </summary>
     public void SweepDue(long nowNs, long intervalNs, int budget)
     {
-        var due = _pacer.Due(nowNs, intervalNs, _slotCount, budget);
+        var due = _pacer.Due(nowNs, intervalNs, _lineCount, budget);
         if (due > 0)
         {
             Sweep(nowNs, due);
@@ -394,23 +409,51 @@ public sealed class ConnectionTable
     }
 
     /// <summary>
-    /// Examines the next <paramref name="budget"/> units of the slots round-robin and removes the expired entries: an
-    /// occupied slot is a unit, and so is a run of free slots up to the next occupied one within a word of the
-    /// occupancy bitmap, which costs one load to pass however long it is (a mostly empty table, or the unused IPv6
-    /// family, would otherwise eat the budget of the slots that hold connections). A slot an entry was shifted back
-    /// into is examined again, so a lap of the slots misses no entry.
+    /// Examines the next <paramref name="budget"/> units of the table round-robin and removes the expired entries. A
+    /// unit is a cache line's worth of slots, examined or passed (two IPv4 slots, one IPv6 slot), which is what a
+    /// sweep costs the forwarding thread: the budget reads as many lines whatever the family. Free slots are passed
+    /// in the occupancy bitmap without reading their lines, and a whole empty bitmap word counts as
+    /// <see cref="EmptyWordUnits"/>, not as the 32 or 64 lines it covers, so that a sparse table, or the unused IPv6
+    /// slots, still laps within seconds. A slot an entry was shifted back into is examined again, so a lap of the
+    /// slots misses no entry.
     /// </summary>
-    public int Sweep(long nowNs, int budget)
+    public int Sweep(long nowNs, int budget) => Sweep(nowNs, budget, freeRunsCount: true);
+
+    /// <param name="freeRunsCount">
+    /// False: the budget counts entries examined only, and free slots are passed for nothing; for a table that holds
+    /// entries (else the walk would not end).
+    /// </param>
+    private int Sweep(long nowNs, int budget, bool freeRunsCount)
     {
+        Debug.Assert(freeRunsCount || Count > 0, "a walk that counts only entries needs some");
+
+        // Spent in halves of a line when free runs count (an IPv4 slot is one, an IPv6 slot two), else in entries.
+        var allowance = freeRunsCount ? 2L * budget : budget;
         var removed = 0;
         var cursor = _sweepCursor;
-        for (var i = 0; i < budget; i++)
+        for (var spent = 0L; spent < allowance;)
         {
             var following = _occupied[cursor >> 6] >> cursor;
+            var halves = cursor < _v6Offset ? 1 : 2;
             if ((following & 1) == 0)
             {
-                // To the next occupied slot of this word, or to the word's end.
-                var free = following == 0 ? 64 - (cursor & 63) : BitOperations.TrailingZeroCount(following);
+                int free;
+                if (following == 0 && (cursor & 63) == 0)
+                {
+                    free = 64;
+                    spent += freeRunsCount ? 2 * EmptyWordUnits : 0;
+                }
+                else
+                {
+                    // To the next occupied slot of this word, or to the word's end; never past the allowance.
+                    free = following == 0 ? 64 - (cursor & 63) : BitOperations.TrailingZeroCount(following);
+                    if (freeRunsCount)
+                    {
+                        free = (int)Math.Min(free, (allowance - spent + halves - 1) / halves);
+                        spent += (long)free * halves;
+                    }
+                }
+
                 cursor += Math.Min(free, _slotCount - cursor);
                 if (cursor >= _slotCount)
                 {
@@ -420,6 +463,7 @@ public sealed class ConnectionTable
                 continue;
             }
 
+            spent += freeRunsCount ? halves : 1;
             if (ExpiresAtNs(cursor) <= nowNs)
             {
                 Remove(cursor, nowNs);

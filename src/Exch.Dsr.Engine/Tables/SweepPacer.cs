@@ -13,7 +13,7 @@ internal struct SweepPacer
     // Slot-nanoseconds (units × ns), so that fractions of a unit per frame add up.
     private long _credit;
 
-    /// <param name="intervalNs">1 ns to 60 s, so that the credit stays within a long for up to 2^25 units.</param>
+    /// <param name="intervalNs">1 ns to 60 s, so that the credit stays within a long for up to 1.5 × 10^8 units.</param>
     public int Due(long nowNs, long intervalNs, int units, int budget)
     {
         var elapsed = Math.Clamp(nowNs - _atNs, 0, intervalNs);

@@ -467,7 +467,7 @@ public sealed class TableTests
             connections.Add(new FlowKey(Client(i), Client(99), 1, 443, 6), 0, 0, state, (i % 2 == 0 ? 10 : 100) * Time.Second, -1, 0);
         }
 
-        // One slot a call: one lap over the slots finds every expired entry, and nothing before its deadline.
+        // One unit (a line) a call: as many calls as slots lap them, finding every expired entry and nothing early.
         Assert.That(connections.Sweep(9 * Time.Second, connections.SlotCount), Is.Zero);
         var removed = 0;
         for (var i = 0; i < connections.SlotCount; i++)
@@ -495,7 +495,8 @@ public sealed class TableTests
             connections.Add(new FlowKey(Client(i), Client(99), 1, 443, 6), 0, 0, ConnectionState.Close, Time.Second, -1, 0);
         }
 
-        // 16 slots per 16 s: one slot a second comes due; a call a quarter second examines one slot every fourth call.
+        // The table's 32 lines (16 of IPv4 slots, 16 IPv6 slots) per 16 s: two lines a second come due, so calls a
+        // quarter second apart examine a line every other call.
         const long interval = 16 * Time.Second;
         var t = 2 * Time.Second;
         connections.SweepDue(t, interval, 8);
@@ -504,7 +505,7 @@ public sealed class TableTests
             connections.SweepDue(t += Time.Second / 4, interval, 8);
         }
 
-        Assert.That(connections.Count, Is.Zero, "16 s of calls examined all 16 slots");
+        Assert.That(connections.Count, Is.Zero, "16 s of calls examined the IPv4 lines, where the connections are");
 
         // After a long pause the budget caps the work of one call.
         var fresh = new ConnectionTable(8, new PersistenceTableSet());
@@ -517,11 +518,11 @@ public sealed class TableTests
         fresh.SweepDue(0, interval, 8);
         fresh.SweepDue(1000 * Time.Second, interval, 1);
         var left = fresh.Count;
-        Assert.That(left, Is.GreaterThan(0), "one slot examined, not the 16 that came due");
+        Assert.That(left, Is.GreaterThan(0), "one line examined, not the 32 that came due");
         fresh.SweepDue(1000 * Time.Second, interval, 8);
         Assert.That(fresh.Count, Is.EqualTo(left), "no time passed, nothing due: the rest of the pause was dropped");
         fresh.SweepDue(1000 * Time.Second + interval, interval, 16);
-        Assert.That(fresh.Count, Is.Zero, "a whole interval later, the whole table");
+        Assert.That(fresh.Count, Is.Zero, "a whole interval later, a budget of 16 lines: all the IPv4 slots");
     }
 
     [TestCase(50, 1, 0UL)]
@@ -732,6 +733,29 @@ public sealed class TableTests
         Assert.That(connections.Add(new FlowKey(Client(3), Client(99), 1, 443, 6), 0, 0, ConnectionState.Established, 30 * Time.Second, -1, Time.Second), Is.EqualTo(-1));
         Assert.That(connections.Rejections, Is.EqualTo(1));
         Assert.That(connections.Add(new FlowKey(Client(3), Client(99), 1, 443, 6), 0, 0, ConnectionState.Established, 30 * Time.Second, -1, 15 * Time.Second), Is.GreaterThanOrEqualTo(0));
+    }
+
+    [Test]
+    public void AFullTableReclaimsAnExpiredEntryWhileItsSweepCrossesTheOtherFamilysEmptySlots()
+    {
+        // 8,192 IPv4 connections fill the table; the sweep's cursor stands in the IPv6 slots, 256 empty bitmap words
+        // long. A new connection after they all expired must reclaim one: the reclaim counts entries, not free runs.
+        const int Capacity = 8192;
+        var connections = new ConnectionTable(Capacity, new PersistenceTableSet());
+        connections.EnsureServerCapacity(1);
+        for (var i = 0; i < Capacity; i++)
+        {
+            connections.Add(new FlowKey(Client(i), Client(99999), 1000, 443, 6), 0, 0, ConnectionState.Established, 10 * Time.Second, -1, 0);
+        }
+
+        while (connections.SweepCursor < connections.IPv6Offset + 64)
+        {
+            connections.Sweep(Time.Second, 1);
+        }
+
+        Assert.That(connections.Count, Is.EqualTo(Capacity), "nothing expired before 10 s");
+        Assert.That(connections.Add(new FlowKey(Client(Capacity), Client(99999), 1000, 443, 6), 0, 0, ConnectionState.Established, 20 * Time.Second, -1, 11 * Time.Second), Is.GreaterThanOrEqualTo(0));
+        Assert.That(connections.Rejections, Is.Zero);
     }
 
     [Test]
