@@ -164,7 +164,7 @@ public sealed class ControlLabTests
     {
         using var lab = DsrLab.Create();
 
-        // Every TCP state of outlook-rpc times out after 5 s (the tables hold 2,097,152 slots, as always).
+        // Every TCP state of outlook-rpc times out after 5 s (the table has room for 1,048,576 connections, as always).
         string config = lab.ConfigText("ring", fixedMacs: false, withSilentServer: false, httpsHealthCheck: false);
         int owa = config.IndexOf("[[service]]\nname = \"owa-https\"", StringComparison.Ordinal);
         Assert.That(owa, Is.GreaterThan(0), config);
@@ -176,8 +176,8 @@ public sealed class ControlLabTests
         Assert.That((Tracked(), Counted()), Is.EqualTo((1, 1)), "the finished connection is tracked until its 5 s are up");
 
         // From here on nothing is sent to the VIP: only the forwarding thread's receive timeouts move its clock. They
-        // sweep a lap of the slots in about 13 s, so the connection goes at most ~20 s after it finished (a frame's
-        // reading alone, 1,024 slots ten times a second, took 205 s a lap).
+        // sweep a lap of the nearly empty table in about 5 s, so the connection goes well within 20 s of finishing (a
+        // frame's reading alone, 1,024 lines ten times a second, would take minutes a lap).
         bool gone = Shell.WaitUntil(() => Tracked() == 0, TimeSpan.FromSeconds(40));
         TestContext.Out.WriteLine($"conns empty {finished.Elapsed.TotalSeconds:F1} s after the connection finished");
 

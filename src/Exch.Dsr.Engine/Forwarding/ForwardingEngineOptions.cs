@@ -29,8 +29,8 @@ public sealed record ForwardingEngineOptions
 
     /// <summary>
     /// Connection-sweep units examined for expiry per clock reading, at most (more after a gap, with
-    /// <see cref="SweepAfterQuietGaps"/>): an occupied slot is a unit, and so is a run of free slots within a word of the
-    /// occupancy bitmap.
+    /// <see cref="SweepAfterQuietGaps"/>): a unit is a cache line of slots (two IPv4 slots, one IPv6 slot), and a whole
+    /// empty word of the occupancy bitmap counts as <see cref="Tables.ConnectionTable.EmptyWordUnits"/>.
     /// </summary>
     public int ConnectionSweepBudget { get; init; } = 8;
 

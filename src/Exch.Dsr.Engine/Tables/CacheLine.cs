@@ -5,7 +5,8 @@ using System.Runtime.Intrinsics.X86;
 namespace Exch.Dsr.Engine.Tables;
 
 /// <summary>
-/// The engine's only unsafe code. A software prefetch lets the forwarding thread ask for the table lines of the
+/// The engine's only pointer code (FlowFrame's reads at offsets its length tests prove are its only other unchecked
+/// memory access). A software prefetch lets the forwarding thread ask for the table lines of the
 /// next frames of a batch and go on working while they load, so a million-client table costs overlapped misses
 /// instead of misses the thread waits for one after another; the instruction takes an address, hence the pointer.
 /// </summary>
