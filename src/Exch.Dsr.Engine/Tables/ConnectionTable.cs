@@ -105,13 +105,9 @@ public sealed class ConnectionTable
     public int Capacity { get; }
 
     /// <summary>
-    /// Bytes a table of <paramref name="capacity"/> connections reserves: the slots and persistence links of both
-    /// families (<see cref="IPv4BytesFor"/> + <see cref="IPv6BytesFor"/>). A family's pages are touched only as its
-    /// flows arrive.
+    /// Bytes of IPv4 slots and links a table of <paramref name="capacity"/> reserves: all an IPv4-only appliance
+    /// touches, since a family's pages are touched only as its flows arrive.
     /// </summary>
-    public static long BytesFor(int capacity) => IPv4BytesFor(capacity) + IPv6BytesFor(capacity);
-
-    /// <summary>Bytes of IPv4 slots and links a table of <paramref name="capacity"/> reserves: all an IPv4-only appliance touches.</summary>
     public static long IPv4BytesFor(int capacity)
         => (long)capacity * IPv4SlotsPerConnection * (Unsafe.SizeOf<IPv4ConnectionEntry>() + Unsafe.SizeOf<PersistenceLink>());
 
@@ -195,12 +191,9 @@ public sealed class ConnectionTable
     public int Home(in FlowKey key)
         => IPv4Flow.Fits(key) ? _v4.Home(IPv4Flow.From(key)) : _v6Offset + _v6.Home(key);
 
-    /// <summary>
-    /// Starts loading slot <paramref name="slot"/> (a key's <see cref="Home"/>) into the cache without waiting for it,
-    /// so that the misses of a batch of frames overlap instead of following one another.
-    /// </summary>
+    /// <summary>Starts loading the line of slot <paramref name="slot"/> of either family without waiting for it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PrefetchSlot(int slot)
+    private void PrefetchSlot(int slot)
     {
         if (slot < _v6Offset)
         {
